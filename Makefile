@@ -1,0 +1,46 @@
+# The project's entry points. `make run` and `make test` are the two commands the README promises work on a
+# fresh Debian machine with the Swift toolchain; both install the system packages they need first.
+
+SWIFT        ?= swift
+DEBIAN_PKGS  := pkg-config zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev
+RELEASE_BIN  := .build/release
+SWIFT_SOURCES := Package.swift Sources Tests Benchmarks
+
+.PHONY: deps build release run test lint format unit bench clean
+
+# Install only what is missing, so that a machine that already has everything needs no network.
+deps:
+	@missing=""; \
+	for p in $(DEBIAN_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+		$$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build --build-tests
+
+release: deps
+	$(SWIFT) build -c release
+
+run: release
+	exec $(RELEASE_BIN)/agentcost-exporter
+
+lint:
+	$(SWIFT) format lint --strict --recursive $(SWIFT_SOURCES)
+
+format:
+	$(SWIFT) format format --in-place --recursive $(SWIFT_SOURCES)
+
+unit: build
+	$(SWIFT) test --skip-build
+
+# Every test stage; any failure fails the target.
+test: deps lint unit
+
+bench: release
+	$(RELEASE_BIN)/agentcost-bench
+
+clean:
+	rm -rf .build

@@ -1,0 +1,52 @@
+// swift-tools-version:6.1
+// The package's targets follow the data: bytes arrive (Wire), events are applied to the tracker (Core),
+// state is kept (Store), metrics go out (Exposition); the server and the client sit at the edges.
+import PackageDescription
+
+let strictSwift6: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "agentcost-exporter",
+    products: [
+        .library(name: "AgentCostCore", targets: ["AgentCostCore"]),
+        .executable(name: "agentcost-exporter", targets: ["agentcost-exporter"]),
+    ],
+    targets: [
+        // The tracker: agents, cycles, budgets, goals, money. Pure: no Foundation, no I/O, time is passed in.
+        .target(name: "AgentCostCore", swiftSettings: strictSwift6),
+
+        // Structured logfmt logging shared by the server, the client and the tools.
+        .target(name: "AgentCostLog", swiftSettings: strictSwift6),
+
+        // The service: configuration, signals, and (later) the listeners that feed the tracker.
+        .target(
+            name: "AgentCostServer",
+            dependencies: ["AgentCostCore", "AgentCostLog"],
+            swiftSettings: strictSwift6
+        ),
+
+        .executableTarget(
+            name: "agentcost-exporter",
+            dependencies: ["AgentCostServer", "AgentCostLog"],
+            swiftSettings: strictSwift6
+        ),
+
+        // `make bench`: measurements printed as ratios against a baseline taken in the same run.
+        .executableTarget(
+            name: "agentcost-bench",
+            dependencies: ["AgentCostCore"],
+            path: "Benchmarks/agentcost-bench",
+            swiftSettings: strictSwift6
+        ),
+
+        .testTarget(name: "AgentCostCoreTests", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),
+        .testTarget(
+            name: "AgentCostServerTests",
+            dependencies: ["AgentCostServer", "AgentCostLog"],
+            swiftSettings: strictSwift6
+        ),
+    ]
+)
