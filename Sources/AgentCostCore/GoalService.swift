@@ -1,0 +1,265 @@
+import Synchronization
+
+/// Attributes spend to goals, which may nest (a goal's cost includes its children's), and warns when a goal's
+/// budget is nearly used or used up. Goal budgets are advisory: they emit events but never pause agents.
+///
+/// All goals sit behind one lock: a spend walks the goal's ancestors to keep their totals current, and goals are
+/// few next to agents, so the lock is held for a handful of dictionary lookups.
+public final class GoalService: Sendable {
+    public typealias EventHandler = @Sendable (TrackerEvent) -> Void
+
+    private let book: Mutex<GoalBook>
+    private let eventHandler: EventHandler?
+    private let defaultWarningRatio: Double
+
+    /// - Parameters:
+    ///   - defaultWarningRatio: the share of a budget at which a goal warning fires, unless a goal names its own.
+    ///   - eventHandler: receives `goalWarning` and `goalExceeded` events.
+    public init(defaultWarningRatio: Double = 0.8, eventHandler: EventHandler? = nil) throws(TrackerError) {
+        try TrackerConfiguration.validateWarningRatio(defaultWarningRatio)
+        self.book = Mutex(GoalBook(defaultWarningRatio: defaultWarningRatio))
+        self.defaultWarningRatio = defaultWarningRatio
+        self.eventHandler = eventHandler
+    }
+
+    /// Creates a goal, or completes one that spend registered before it was created.
+    ///
+    /// - Parameters:
+    ///   - goalID: a non-empty id, unique among goals.
+    ///   - name: a human-readable name.
+    ///   - budget: an optional budget for the goal and its children together.
+    ///   - parent: an existing goal this one belongs to.
+    /// - Throws: `duplicateGoal` for an id already created, `unknownParentGoal` for a parent that does not exist,
+    ///   `invalidAmount` for a budget of $0, `invalidID` for a bad id.
+    public func createGoal(
+        _ goalID: String,
+        name: String,
+        budget: Money? = nil,
+        parent: String? = nil,
+        warningRatio: Double? = nil,
+        at time: Timestamp
+    ) throws(TrackerError) {
+        try Identifier.validate(goalID, kind: "goal")
+        if let budget, budget.nanos <= 0 {
+            throw TrackerError(.invalidAmount, "budget \(budget) for goal \(goalID) must be more than $0, or none")
+        }
+        let ratio = warningRatio ?? defaultWarningRatio
+        try TrackerConfiguration.validateWarningRatio(ratio)
+
+        let events = try book.withLock { (book) throws(TrackerError) -> [TrackerEvent] in
+            try book.create(goalID, name: name, budget: budget, parent: parent, warningRatio: ratio, at: time)
+        }
+        deliver(events)
+    }
+
+    /// `createGoal` with the budget in dollars, as the seed takes it.
+    public func createGoal(
+        _ goalID: String,
+        name: String,
+        budget dollars: Double,
+        parent: String? = nil,
+        at time: Timestamp
+    ) throws(TrackerError) {
+        try createGoal(goalID, name: name, budget: Money(dollars: dollars), parent: parent, at: time)
+    }
+
+    /// Attributes one call's cost to a goal (and so to its ancestors). A goal id never created is registered, with
+    /// no budget, rather than losing the money.
+    ///
+    /// - Throws: `invalidID`, or `invalidAmount` for a negative cost or one that would overflow a total.
+    public func recordSpend(_ goalID: String, _ cost: Money, at time: Timestamp) throws(TrackerError) {
+        try Identifier.validate(goalID, kind: "goal")
+        guard cost.nanos >= 0 else {
+            throw TrackerError(.invalidAmount, "cost \(cost) for goal \(goalID) is negative; costs are never below $0")
+        }
+        let events = try book.withLock { (book) throws(TrackerError) -> [TrackerEvent] in
+            try book.recordSpend(goalID, cost, at: time)
+        }
+        deliver(events)
+    }
+
+    /// `recordSpend` with the cost in dollars.
+    public func recordSpend(_ goalID: String, _ dollars: Double, at time: Timestamp) throws(TrackerError) {
+        try recordSpend(goalID, Money(dollars: dollars), at: time)
+    }
+
+    /// The goal's own cost, its children's and the total, with its budget; nil for an unknown goal.
+    public func goalCost(_ goalID: String) -> GoalCost? {
+        book.withLock { $0.cost(of: goalID) }
+    }
+
+    /// Every goal's id, sorted.
+    public func allGoals() -> [String] {
+        book.withLock { $0.goals.keys.sorted() }
+    }
+
+    public var goalCount: Int {
+        book.withLock { $0.goals.count }
+    }
+
+    private func deliver(_ events: [TrackerEvent]) {
+        guard let eventHandler else { return }
+        for event in events {
+            eventHandler(event)
+        }
+    }
+}
+
+/// A goal's costs and budget.
+public struct GoalCost: Sendable, Hashable {
+    public let goalID: String
+    public let name: String
+    public let parentID: String?
+    public let childIDs: [String]
+    /// Spend attributed to this goal itself.
+    public let directCost: Money
+    /// Spend attributed to its children and their descendants.
+    public let childrenCost: Money
+    /// `directCost + childrenCost`.
+    public let totalCost: Money
+    /// Calls attributed to this goal itself.
+    public let directCalls: Int
+    /// Calls attributed to it and its descendants.
+    public let totalCalls: Int
+    public let budget: Money?
+
+    /// `totalCost` as a percentage of the budget; nil without a budget.
+    public var budgetUsedPercent: Double? {
+        guard let budget, budget.nanos > 0 else { return nil }
+        return Double(totalCost.nanos) * 100 / Double(budget.nanos)
+    }
+}
+
+/// The goals and their rules; `GoalService` owns the lock.
+struct GoalBook: Sendable {
+    struct Goal: Sendable {
+        var name: String
+        var parentID: String?
+        var childIDs: [String] = []
+        var directCost = Money.zero
+        var totalCost = Money.zero
+        var directCalls = 0
+        var totalCalls = 0
+        var budget: Money?
+        var warningRatio: Double
+        /// Registered by a spend before anyone created it.
+        var isImplicit: Bool
+        var warned = false
+        var exceeded = false
+    }
+
+    private(set) var goals: [String: Goal] = [:]
+    /// The warning ratio of goals registered by spend.
+    let defaultWarningRatio: Double
+
+    init(defaultWarningRatio: Double) {
+        self.defaultWarningRatio = defaultWarningRatio
+    }
+
+    mutating func create(
+        _ id: String,
+        name: String,
+        budget: Money?,
+        parent: String?,
+        warningRatio: Double,
+        at time: Timestamp
+    ) throws(TrackerError) -> [TrackerEvent] {
+        if let existing = goals[id], !existing.isImplicit {
+            throw TrackerError(.duplicateGoal, "goal \(id) already exists; choose another id")
+        }
+        if let parent {
+            guard goals[parent] != nil else {
+                throw TrackerError(
+                    .unknownParentGoal, "parent goal \(parent) of goal \(id) does not exist; create it first")
+            }
+            // Only a goal registered by spend can already have children; it must not become its own ancestor.
+            guard !ancestors(ofAndIncluding: parent).contains(id) else {
+                throw TrackerError(
+                    .unknownParentGoal,
+                    "goal \(id) cannot have \(parent) as parent: \(parent) is \(id) or one of its children")
+            }
+        }
+
+        var goal = goals[id] ?? Goal(name: name, warningRatio: warningRatio, isImplicit: false)
+        goal.name = name
+        goal.parentID = parent
+        goal.budget = budget
+        goal.warningRatio = warningRatio
+        goal.isImplicit = false
+        goals[id] = goal
+
+        // An adopted goal brings its spend to its new ancestors.
+        var events: [TrackerEvent] = []
+        if let parent {
+            goals[parent]!.childIDs.append(id)
+            for ancestor in ancestors(ofAndIncluding: parent) {
+                goals[ancestor]!.totalCost += goal.totalCost
+                goals[ancestor]!.totalCalls += goal.totalCalls
+                checkBudget(of: ancestor, at: time, events: &events)
+            }
+        }
+        checkBudget(of: id, at: time, events: &events)
+        return events
+    }
+
+    mutating func recordSpend(_ id: String, _ cost: Money, at time: Timestamp) throws(TrackerError) -> [TrackerEvent] {
+        if goals[id] == nil {
+            goals[id] = Goal(name: id, warningRatio: defaultWarningRatio, isImplicit: true)
+        }
+        let chain = ancestors(ofAndIncluding: id)
+        for member in chain {
+            _ = try goals[member]!.totalCost.adding(cost)
+        }
+
+        goals[id]!.directCost += cost
+        goals[id]!.directCalls += 1
+        var events: [TrackerEvent] = []
+        for member in chain {
+            goals[member]!.totalCost += cost
+            goals[member]!.totalCalls += 1
+            checkBudget(of: member, at: time, events: &events)
+        }
+        return events
+    }
+
+    func cost(of id: String) -> GoalCost? {
+        guard let goal = goals[id] else { return nil }
+        return GoalCost(
+            goalID: id,
+            name: goal.name,
+            parentID: goal.parentID,
+            childIDs: goal.childIDs,
+            directCost: goal.directCost,
+            childrenCost: Money(nanos: goal.totalCost.nanos - goal.directCost.nanos),
+            totalCost: goal.totalCost,
+            directCalls: goal.directCalls,
+            totalCalls: goal.totalCalls,
+            budget: goal.budget
+        )
+    }
+
+    /// The goal, its parent, its parent's parent, … up to a root.
+    private func ancestors(ofAndIncluding id: String) -> [String] {
+        var chain: [String] = []
+        var current: String? = id
+        while let member = current, goals[member] != nil, !chain.contains(member) {
+            chain.append(member)
+            current = goals[member]!.parentID
+        }
+        return chain
+    }
+
+    private mutating func checkBudget(of id: String, at time: Timestamp, events: inout [TrackerEvent]) {
+        guard let goal = goals[id], let budget = goal.budget else { return }
+        let notice = GoalNotice(goalID: id, cost: goal.totalCost, budget: budget, time: time)
+        let threshold = Money(nanos: Int64((Double(budget.nanos) * goal.warningRatio).rounded(.up)))
+        if !goal.warned, goal.totalCost >= threshold {
+            goals[id]!.warned = true
+            events.append(.goalWarning(notice))
+        }
+        if !goal.exceeded, goal.totalCost >= budget {
+            goals[id]!.exceeded = true
+            events.append(.goalExceeded(notice))
+        }
+    }
+}
