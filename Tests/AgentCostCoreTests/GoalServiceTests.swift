@@ -1,0 +1,127 @@
+import Testing
+
+@testable import AgentCostCore
+
+@Suite("GoalService")
+struct GoalServiceTests {
+    @Test("the seed's goals: spend recorded to both the heartbeat and the goal")
+    func seedGoals() throws {
+        let tracker = try HeartbeatTracker()
+        let goals = try GoalService()
+        try goals.createGoal("feature-x", name: "Build Feature X", budget: 50.0, at: at(0))
+
+        try tracker.startCycle("agent-1", at: at(0))
+        let cost = 0.15
+        try tracker.recordSpend("agent-1", cost, at: at(1))
+        try goals.recordSpend("feature-x", cost, at: at(1))
+        tracker.endCycle("agent-1", at: at(2))
+
+        #expect(tracker.cumulativeSpend("agent-1") == usd("0.15"))
+        let goal = try #require(goals.goalCost("feature-x"))
+        #expect(goal.directCost == usd("0.15"))
+        #expect(goal.name == "Build Feature X")
+        #expect(goal.budget == usd("50"))
+        #expect(goal.budgetUsedPercent == 0.3)
+    }
+
+    @Test("a goal's cost includes its children's, down the whole tree")
+    func goalsWithChildren() throws {
+        let goals = try GoalService()
+        try goals.createGoal("launch", name: "Launch", budget: usd("10"), at: at(0))
+        try goals.createGoal("backend", name: "Backend", parent: "launch", at: at(0))
+        try goals.createGoal("api", name: "API", parent: "backend", at: at(0))
+        try goals.createGoal("frontend", name: "Frontend", parent: "launch", at: at(0))
+
+        try goals.recordSpend("launch", 1.00, at: at(1))
+        try goals.recordSpend("backend", 0.50, at: at(2))
+        try goals.recordSpend("api", 0.25, at: at(3))
+        try goals.recordSpend("api", 0.25, at: at(4))
+        try goals.recordSpend("frontend", 2.00, at: at(5))
+
+        let launch = try #require(goals.goalCost("launch"))
+        #expect(launch.directCost == usd("1.00"))
+        #expect(launch.childrenCost == usd("3.00"))
+        #expect(launch.totalCost == usd("4.00"))
+        #expect(launch.directCalls == 1)
+        #expect(launch.totalCalls == 5)
+        #expect(launch.budgetUsedPercent == 40)
+        #expect(launch.childIDs == ["backend", "frontend"])
+
+        let backend = try #require(goals.goalCost("backend"))
+        #expect(backend.totalCost == usd("1.00"))
+        #expect(backend.parentID == "launch")
+        #expect(backend.budgetUsedPercent == nil)
+    }
+
+    @Test("a duplicate goal id or a missing parent is an error")
+    func duplicateAndMissingParent() throws {
+        let goals = try GoalService()
+        try goals.createGoal("a", name: "A", at: at(0))
+
+        let duplicate = #expect(throws: TrackerError.self) { try goals.createGoal("a", name: "A again", at: at(1)) }
+        #expect(duplicate?.code == .duplicateGoal)
+
+        let orphan = #expect(throws: TrackerError.self) {
+            try goals.createGoal("b", name: "B", parent: "missing", at: at(1))
+        }
+        #expect(orphan?.code == .unknownParentGoal)
+        #expect(orphan?.message.contains("missing") == true)
+        #expect(goals.allGoals() == ["a"])
+    }
+
+    @Test("a cycle of parents is impossible, even when adopting a goal that spend registered")
+    func noParentCycles() throws {
+        let goals = try GoalService()
+        try goals.recordSpend("implicit", 0.10, at: at(0))
+        try goals.createGoal("child", name: "Child", parent: "implicit", at: at(1))
+
+        #expect(throws: TrackerError.self) {
+            try goals.createGoal("implicit", name: "Now explicit", parent: "child", at: at(2))
+        }
+        #expect(throws: TrackerError.self) {
+            try goals.createGoal("implicit", name: "Own parent", parent: "implicit", at: at(2))
+        }
+    }
+
+    @Test("spend naming an unknown goal registers it instead of losing the money")
+    func unknownGoalRegistered() throws {
+        let goals = try GoalService()
+        try goals.recordSpend("surprise", 0.42, at: at(0))
+        #expect(goals.goalCost("surprise")?.totalCost == usd("0.42"))
+        #expect(goals.goalCost("surprise")?.budget == nil)
+
+        // Creating it later keeps the money and adds it to the new parent.
+        try goals.createGoal("root", name: "Root", budget: usd("1"), at: at(1))
+        try goals.createGoal("surprise", name: "Surprise", parent: "root", at: at(2))
+        #expect(goals.goalCost("surprise")?.directCost == usd("0.42"))
+        #expect(goals.goalCost("root")?.totalCost == usd("0.42"))
+    }
+
+    @Test("goal budgets fire a warning and an exceeded event once each, and pause nothing")
+    func goalBudgetEvents() throws {
+        let events = EventLog()
+        let goals = try GoalService(eventHandler: events.handler)
+        try goals.createGoal("root", name: "Root", budget: usd("1"), at: at(0))
+        try goals.createGoal("leaf", name: "Leaf", parent: "root", at: at(0))
+
+        try goals.recordSpend("leaf", 0.50, at: at(1))
+        try goals.recordSpend("leaf", 0.30, at: at(2))
+        try goals.recordSpend("leaf", 0.30, at: at(3))
+        try goals.recordSpend("leaf", 0.30, at: at(4))
+
+        let expected: [TrackerEvent] = [
+            .goalWarning(GoalNotice(goalID: "root", cost: usd("0.80"), budget: usd("1"), time: at(2))),
+            .goalExceeded(GoalNotice(goalID: "root", cost: usd("1.10"), budget: usd("1"), time: at(3))),
+        ]
+        #expect(events.events == expected)
+    }
+
+    @Test("negative goal spend and empty goal ids are rejected")
+    func invalidGoalInput() throws {
+        let goals = try GoalService()
+        #expect(throws: TrackerError.self) { try goals.recordSpend("g", -1, at: at(0)) }
+        #expect(throws: TrackerError.self) { try goals.recordSpend("", 1, at: at(0)) }
+        #expect(throws: TrackerError.self) { try goals.createGoal("g", name: "G", budget: usd("0"), at: at(0)) }
+        #expect(goals.goalCount == 0)
+    }
+}

@@ -1,0 +1,119 @@
+import Testing
+
+@testable import AgentCostCore
+
+/// Random event sequences checked against a small independent model of the contract.
+@Suite("Properties over random event sequences")
+struct PropertyTests {
+    /// What the model expects of one agent.
+    struct ModelAgent {
+        var cumulative: Int64 = 0
+        var spendByDay: [Int64: Int64] = [:]
+        var budget: Int64?
+        var daily = false
+        var overridden = false
+        /// The latest UTC day the tracker has seen for this agent: periods roll when the agent's events move on.
+        var seenDay: Int64 = 0
+
+        mutating func observe(day: Int64) {
+            if day > seenDay, daily {
+                overridden = false
+            }
+            seenDay = max(seenDay, day)
+        }
+
+        var periodSpend: Int64 {
+            daily ? spendByDay[seenDay, default: 0] : cumulative
+        }
+
+        var shouldBePaused: Bool {
+            guard let budget, !overridden else { return false }
+            return periodSpend >= budget
+        }
+    }
+
+    @Test(
+        "spend sums exactly; an agent is paused exactly when its period spend reaches its budget unless forced",
+        arguments: 1...12
+    )
+    func randomSequences(seed: UInt64) throws {
+        var random = SeededGenerator(state: seed)
+        let tracker = try HeartbeatTracker(shardCount: 4)
+        let agents = ["a", "b", "c"]
+        var model: [String: ModelAgent] = [:]
+        var clock = noon
+        let nanosPerDay: Int64 = 86_400_000_000_000
+        var pausedChecks = 0
+        var forcedResumes = 0
+
+        for _ in 0..<3_000 {
+            let agent = agents.randomElement(using: &random)!
+            // Time only moves forward, sometimes across a UTC day.
+            clock = clock.advanced(bySeconds: Double(Int.random(in: 0...7_200, using: &random)))
+            let day = clock.nanosecondsSinceEpoch / nanosPerDay
+
+            switch Int.random(in: 0..<100, using: &random) {
+            case 0..<10:
+                try tracker.startCycle(agent, at: clock)
+                model[agent, default: ModelAgent()].observe(day: day)
+            case 10..<20:
+                tracker.endCycle(agent, at: clock)
+                model[agent]?.observe(day: day)
+            case 20..<80:
+                let nanos = Int64.random(in: -50_000_000...400_000_000, using: &random)
+                do {
+                    try tracker.recordSpend(agent, Money(nanos: nanos), at: clock)
+                    model[agent, default: ModelAgent()].observe(day: day)
+                    model[agent]!.cumulative += nanos
+                    model[agent]!.spendByDay[day, default: 0] += nanos
+                    #expect(nanos >= 0)
+                } catch {
+                    #expect(nanos < 0)
+                    #expect(error.code == .invalidAmount)
+                }
+            case 80..<88:
+                let budget = Int64.random(in: 1...5, using: &random) * 1_000_000_000
+                let daily = Bool.random(using: &random)
+                try tracker.setBudget(
+                    agent, budget: Money(nanos: budget), period: daily ? .daily : .lifetime, at: clock)
+                model[agent, default: ModelAgent()].observe(day: day)
+                model[agent]!.budget = budget
+                model[agent]!.daily = daily
+                model[agent]!.overridden = false
+            case 88..<96:
+                let force = Bool.random(using: &random)
+                model[agent]?.observe(day: day)
+                let wasPaused = model[agent]?.shouldBePaused ?? false
+                do {
+                    let resumed = try tracker.resumeAgent(agent, force: force, at: clock)
+                    #expect(resumed == wasPaused)
+                    if resumed {
+                        model[agent]!.overridden = true
+                        forcedResumes += 1
+                    }
+                } catch {
+                    #expect(error.code == .unknownAgent || (error.code == .resumeRefused && !force && wasPaused))
+                }
+            default:
+                tracker.advanceClock(to: clock)
+                for id in model.keys {
+                    model[id]!.observe(day: day)
+                }
+            }
+
+            for id in agents {
+                let expected = model[id] ?? ModelAgent()
+                #expect(tracker.cumulativeSpend(id).nanos == expected.cumulative)
+                #expect(tracker.isPaused(id) == expected.shouldBePaused, "agent \(id), seed \(seed)")
+                pausedChecks += expected.shouldBePaused ? 1 : 0
+                if let summary = tracker.agentSummary(id), expected.budget != nil {
+                    #expect(summary.periodSpend.nanos == expected.periodSpend)
+                }
+            }
+        }
+
+        // The sequences must reach the interesting states, or the property says nothing.
+        #expect(pausedChecks > 100)
+        #expect(forcedResumes > 0)
+    }
+}
