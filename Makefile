@@ -6,7 +6,7 @@ DEBIAN_PKGS  := pkg-config zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libs
 RELEASE_BIN  := .build/release
 SWIFT_SOURCES := Package.swift Sources Tests Benchmarks
 
-.PHONY: deps build release run test lint format unit bench clean
+.PHONY: deps build release run test lint format unit integration bench clean
 
 # Install only what is missing, so that a machine that already has everything needs no network.
 deps:
@@ -36,8 +36,12 @@ format:
 unit: build
 	$(SWIFT) test --skip-build
 
+# End-to-end checks of the real executables.
+integration: build
+	scripts/test-exporter-lifecycle.sh "$$($(SWIFT) build --show-bin-path)/agentcost-exporter"
+
 # Every test stage; any failure fails the target.
-test: deps lint unit
+test: deps lint unit integration
 
 bench: release
 	$(RELEASE_BIN)/agentcost-bench
