@@ -106,6 +106,27 @@ import Testing
         }
     }
 
+    @Test func mutatedBatchesDecodeOrFailCleanly() throws {
+        let batch = Batch(producerID: "fleet-a", sequence: 9, events: everyKindOfEvent + everyKindOfEvent)
+        let payload = try batch.makeFrame(compressionLevel: nil).payload
+        var generator = SystemRandomNumberGenerator()
+        let decoder = BatchDecoder()
+        for _ in 0..<3000 {
+            var mutated = payload
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                mutated[Int.random(in: 0..<mutated.count, using: &generator)] = UInt8.random(in: 0...255)
+            }
+            let cut = Int.random(in: 0...mutated.count, using: &generator)
+            guard let decoded = try? decoder.decode(Frame(type: .batch, payload: Array(mutated[..<cut]))) else {
+                continue
+            }
+            // Whatever decoded must be readable in full.
+            for event in decoded {
+                _ = (event.kind, event.agentID, event.event)
+            }
+        }
+    }
+
     @Test func corruptZlibIsATypedError() {
         let frame = Frame(type: .batch, flags: .compressed, payload: [0x78, 0x9c, 0xde, 0xad, 0xbe, 0xef])
         #expect(wireError { try BatchDecoder().decode(frame) }?.code == .corruptZlib)
