@@ -1,5 +1,5 @@
-// The bare C ingest loop: for each frame, skip the 16-byte header, inflate when flagged, unpack, count, free.
-// It checks nothing else (no magic, no CRC), so it is the floor any real decoder has to compete with.
+// The bare C ingest loop: for each frame, read the length from the header, inflate when flagged, unpack, count,
+// free. See CBaseline.h.
 #include "CBaseline.h"
 
 #include <string.h>
@@ -13,29 +13,35 @@ static uint32_t read_be32(const uint8_t *bytes) {
     return ((uint32_t)bytes[0] << 24) | ((uint32_t)bytes[1] << 16) | ((uint32_t)bytes[2] << 8) | bytes[3];
 }
 
-long cbaseline_ingest(const uint8_t *const *frames, const size_t *lengths, size_t count, uint8_t *scratch,
-                      size_t scratch_capacity) {
+long cbaseline_ingest(const uint8_t *frames, size_t length, uint8_t *scratch, size_t scratch_capacity) {
     z_stream stream;
     memset(&stream, 0, sizeof stream);
     if (inflateInit(&stream) != Z_OK) {
         return -1;
     }
     long events = 0;
-    for (size_t i = 0; i < count; i++) {
-        const uint8_t *frame = frames[i];
-        if (lengths[i] < header_size) {
+    size_t offset = 0;
+    while (offset < length) {
+        // The header: flags and payload length.
+        if (length - offset < header_size) {
             events = -1;
             break;
         }
+        const uint8_t *frame = frames + offset;
         uint16_t flags = (uint16_t)((frame[6] << 8) | frame[7]);
-        size_t length = read_be32(frame + 8);
+        size_t payload_length = read_be32(frame + 8);
+        if (length - offset - header_size < payload_length) {
+            events = -1;
+            break;
+        }
         const uint8_t *payload = frame + header_size;
+        offset += header_size + payload_length;
 
         // Inflate into the scratch buffer when the payload is compressed.
         if (flags & flag_compressed) {
             inflateReset(&stream);
             stream.next_in = (Bytef *)payload;
-            stream.avail_in = (uInt)length;
+            stream.avail_in = (uInt)payload_length;
             stream.next_out = scratch;
             stream.avail_out = (uInt)scratch_capacity;
             if (inflate(&stream, Z_FINISH) != Z_STREAM_END) {
@@ -43,11 +49,11 @@ long cbaseline_ingest(const uint8_t *const *frames, const size_t *lengths, size_
                 break;
             }
             payload = scratch;
-            length = stream.total_out;
+            payload_length = stream.total_out;
         }
 
         // Unpack with the default allocator, count, free.
-        Agentcost__V1__Batch *batch = agentcost__v1__batch__unpack(NULL, length, payload);
+        Agentcost__V1__Batch *batch = agentcost__v1__batch__unpack(NULL, payload_length, payload);
         if (batch == NULL) {
             events = -1;
             break;

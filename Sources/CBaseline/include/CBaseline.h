@@ -5,13 +5,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// Inflates and unpacks each frame (header included, as sent on the wire) with zlib and protobuf-c's default
-/// allocator, frees the message, and returns the total number of events, or -1 if any frame fails. The inflate
-/// stream and output buffer are reused across frames, as a well-written C server would.
+/// Walks `length` bytes of back-to-back frames (as sent on the wire, headers included) and, for each, inflates the
+/// payload when flagged, unpacks it with protobuf-c's default allocator, counts its events and frees it.
 ///
-/// frames[i] points to frame i and lengths[i] is its length in bytes; scratch is an output buffer of
-/// scratch_capacity bytes, large enough for the largest inflated payload.
-long cbaseline_ingest(const uint8_t *const *frames, const size_t *lengths, size_t count, uint8_t *scratch,
-                      size_t scratch_capacity);
+/// It checks nothing else (no magic, version or CRC), so it is the floor a real decoder competes with. The inflate
+/// stream and the output buffer are reused across frames, as a well-written C server would. `scratch` receives the
+/// inflated payloads and must hold `scratch_capacity` bytes, enough for the largest.
+///
+/// Returns the total number of events, or -1 if a frame is cut short, does not inflate or does not unpack.
+long cbaseline_ingest(const uint8_t *frames, size_t length, uint8_t *scratch, size_t scratch_capacity);
 
 #endif
