@@ -46,7 +46,7 @@ public struct Ack: Hashable, Sendable {
         }
     }
 
-    /// The batch sequence this ack answers; 0 when the batch could not be read at all.
+    /// The batch sequence this ack answers; 0 for the ack of a hello and when the batch could not be read at all.
     public var sequence: UInt64
     /// The outcome.
     public var status: Status

@@ -8,7 +8,8 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The label value, e.g. `"bad_crc"`.
         public let rawValue: String
 
-        private init(_ rawValue: String) {
+        /// Creates a code. The wire layer's own codes are the static members; a layer above may add its own.
+        public init(_ rawValue: String) {
             self.rawValue = rawValue
         }
 

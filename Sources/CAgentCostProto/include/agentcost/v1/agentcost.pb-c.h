@@ -334,7 +334,7 @@ struct  Agentcost__V1__Ack
 {
   ProtobufCMessage base;
   /*
-   * The `Batch.sequence` this ack answers; 0 when the batch could not be read at all.
+   * The `Batch.sequence` this ack answers; 0 for the ack of a hello and when the batch could not be read at all.
    */
   uint64_t sequence;
   /*
