@@ -28,6 +28,11 @@ public enum Zlib {
         guard (0...9).contains(level) else {
             throw WireError(.encodingFailed, "compression level \(level) is outside 0...9; pass a level from 0 to 9")
         }
+        guard bytes.count <= Int(UInt32.max) else {
+            throw WireError(
+                .encodingFailed,
+                "\(bytes.count) bytes are more than one frame can carry; split them into smaller batches")
+        }
         let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         stream.initialize(to: z_stream())
         defer { stream.deallocate() }
