@@ -6,7 +6,7 @@ DEBIAN_PKGS  := pkg-config zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libs
 RELEASE_BIN  := .build/release
 SWIFT_SOURCES := Package.swift Sources Tests Benchmarks
 
-.PHONY: deps build release run test lint format unit integration bench clean
+.PHONY: deps build release run test lint format unit integration bench clean proto check-proto
 
 # Install only what is missing, so that a machine that already has everything needs no network.
 deps:
@@ -40,8 +40,27 @@ unit: build
 integration: build
 	scripts/test-exporter-lifecycle.sh "$$($(SWIFT) build --show-bin-path)/agentcost-exporter"
 
+# The C code generated from proto/ is checked in; `make proto` rewrites it, `make check-proto` fails if it is stale
+# (regenerated into a temporary directory and compared byte for byte).
+PROTO_SRC     := proto/agentcost/v1/agentcost.proto
+PROTO_C_DIR   := Sources/CAgentCostProto/agentcost/v1
+PROTO_H_DIR   := Sources/CAgentCostProto/include/agentcost/v1
+
+proto: deps
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	protoc-c --proto_path=proto --c_out="$$tmp" $(PROTO_SRC) && \
+	cp "$$tmp/agentcost/v1/agentcost.pb-c.c" $(PROTO_C_DIR)/ && \
+	cp "$$tmp/agentcost/v1/agentcost.pb-c.h" $(PROTO_H_DIR)/
+
+check-proto: deps
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	protoc-c --proto_path=proto --c_out="$$tmp" $(PROTO_SRC) && \
+	diff -u $(PROTO_C_DIR)/agentcost.pb-c.c "$$tmp/agentcost/v1/agentcost.pb-c.c" && \
+	diff -u $(PROTO_H_DIR)/agentcost.pb-c.h "$$tmp/agentcost/v1/agentcost.pb-c.h" || \
+	{ echo "generated C in Sources/CAgentCostProto is stale: run 'make proto' and commit the result" >&2; exit 1; }
+
 # Every test stage; any failure fails the target.
-test: deps lint unit integration
+test: deps check-proto lint unit integration
 
 bench: release
 	$(RELEASE_BIN)/agentcost-bench

@@ -12,6 +12,7 @@ let package = Package(
     name: "agentcost-exporter",
     products: [
         .library(name: "AgentCostCore", targets: ["AgentCostCore"]),
+        .library(name: "AgentCostWire", targets: ["AgentCostWire"]),
         .executable(name: "agentcost-exporter", targets: ["agentcost-exporter"]),
     ],
     targets: [
@@ -20,6 +21,23 @@ let package = Package(
 
         // Structured logfmt logging shared by the server, the client and the tools.
         .target(name: "AgentCostLog", swiftSettings: strictSwift6),
+
+        // C libraries from Debian, each wrapped by exactly one Swift file in AgentCostWire.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+
+        // The C code protoc-c generates from proto/agentcost/v1/ (checked in; `make check-proto` keeps it current).
+        .target(name: "CAgentCostProto", dependencies: ["CProtobufC"]),
+
+        // The bare C ingest loop (inflate + unpack + free) that `make bench` compares the Swift decoder against.
+        .target(name: "CBaseline", dependencies: ["CZlib", "CProtobufC", "CAgentCostProto"]),
+
+        // The wire: frames, compression, and the protobuf batch, ack and hello messages. No Foundation.
+        .target(
+            name: "AgentCostWire",
+            dependencies: ["CZlib", "CProtobufC", "CAgentCostProto"],
+            swiftSettings: strictSwift6
+        ),
 
         // The service: configuration, signals, and (later) the listeners that feed the tracker.
         .target(
@@ -42,6 +60,11 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
 
+        .testTarget(
+            name: "AgentCostWireTests",
+            dependencies: ["AgentCostWire", "CBaseline"],
+            swiftSettings: strictSwift6
+        ),
         .testTarget(name: "AgentCostCoreTests", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),
         .testTarget(
             name: "AgentCostServerTests",

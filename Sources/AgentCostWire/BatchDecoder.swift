@@ -1,0 +1,28 @@
+// The server's hot path: batch frame in, events to walk out.
+
+/// Decodes batch frames, reusing its inflate state and buffer from one frame to the next.
+///
+/// Keep one per connection or per worker thread; it is not thread-safe. The `DecodedBatch` it returns is
+/// independent of it and may be handed to another thread.
+public final class BatchDecoder {
+    /// The limits payloads are checked against.
+    public let limits: WireLimits
+
+    private let inflater = Inflater()
+
+    /// Creates a decoder.
+    public init(limits: WireLimits = .default) {
+        self.limits = limits
+    }
+
+    /// Decodes a frame of type `batch`: inflates it when flagged compressed, then unpacks the protobuf message.
+    ///
+    /// - Parameter frame: a frame returned by `FrameDecoder` (its CRC is already checked).
+    /// - Returns: the batch, whose events are read in place.
+    /// - Throws: `WireError` with code `unexpectedFrameType`, `corruptZlib`, `inflatedTooLarge`,
+    ///   `invalidProtobuf` or `decodedTooLarge`.
+    public func decode(_ frame: Frame) throws(WireError) -> DecodedBatch {
+        let bytes = try messageBytes(of: frame, expecting: .batch, inflater: inflater, limits: limits)
+        return try ProtobufC.unpackBatch(bytes, limits: limits)
+    }
+}

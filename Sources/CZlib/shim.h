@@ -1,0 +1,18 @@
+// zlib, as installed by Debian's zlib1g-dev.
+//
+// zlib's init functions are macros that pass the library version and the stream size; Swift cannot call macros,
+// so they are wrapped here as functions with a `czlib_` prefix.
+#ifndef CZLIB_SHIM_H
+#define CZLIB_SHIM_H
+
+#include <zlib.h>
+
+static inline int czlib_deflate_init(z_stream *stream, int level) {
+    return deflateInit(stream, level);
+}
+
+static inline int czlib_inflate_init(z_stream *stream) {
+    return inflateInit(stream);
+}
+
+#endif
