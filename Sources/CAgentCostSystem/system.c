@@ -1,0 +1,44 @@
+#define _GNU_SOURCE
+#include "CAgentCostSystem.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+_Static_assert(ACSYS_EPOLLIN == EPOLLIN && ACSYS_EPOLLOUT == EPOLLOUT && ACSYS_EPOLLERR == EPOLLERR &&
+                   ACSYS_EPOLLHUP == EPOLLHUP && ACSYS_EPOLLRDHUP == EPOLLRDHUP &&
+                   ACSYS_EPOLLEXCLUSIVE == EPOLLEXCLUSIVE,
+               "epoll flags differ from this platform's");
+_Static_assert(ACSYS_EPOLL_ADD == EPOLL_CTL_ADD && ACSYS_EPOLL_DEL == EPOLL_CTL_DEL && ACSYS_EPOLL_MOD == EPOLL_CTL_MOD,
+               "epoll operations differ from this platform's");
+
+int acsys_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int acsys_epoll_ctl(int epoll, int operation, int descriptor, uint32_t events) {
+    struct epoll_event event = {.events = events, .data = {.fd = descriptor}};
+    return epoll_ctl(epoll, operation, descriptor, &event);
+}
+
+int acsys_epoll_wait(int epoll, acsys_ready_t *ready, int capacity, int timeout_milliseconds) {
+    struct epoll_event events[256];
+    if (capacity > 256) capacity = 256;
+    int count;
+    do {
+        count = epoll_wait(epoll, events, capacity, timeout_milliseconds);
+    } while (count < 0 && errno == EINTR);
+    for (int index = 0; index < count; index++) {
+        ready[index].descriptor = events[index].data.fd;
+        ready[index].events = events[index].events;
+    }
+    return count;
+}
+
+int acsys_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+int acsys_accept(int listener, void *address, uint32_t *length) {
+    socklen_t size = *length;
+    int accepted = accept4(listener, (struct sockaddr *)address, &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    *length = size;
+    return accepted;
+}
