@@ -39,23 +39,26 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
 
-        // The service: configuration, signals, and (later) the listeners that feed the tracker.
+        // Linux calls Swift's Glibc module lacks (epoll, eventfd, accept4), with plain types.
+        .target(name: "CAgentCostSystem"),
+
+        // The service: configuration, signals, the TCP ingest listener that feeds the tracker.
         .target(
             name: "AgentCostServer",
-            dependencies: ["AgentCostCore", "AgentCostLog"],
+            dependencies: ["AgentCostCore", "AgentCostLog", "AgentCostWire", "CAgentCostSystem"],
             swiftSettings: strictSwift6
         ),
 
         .executableTarget(
             name: "agentcost-exporter",
-            dependencies: ["AgentCostServer", "AgentCostLog"],
+            dependencies: ["AgentCostServer", "AgentCostLog", "AgentCostCore"],
             swiftSettings: strictSwift6
         ),
 
         // `make bench`: measurements printed as ratios against a baseline taken in the same run.
         .executableTarget(
             name: "agentcost-bench",
-            dependencies: ["AgentCostCore"],
+            dependencies: ["AgentCostCore", "AgentCostServer", "AgentCostWire", "AgentCostLog", "CBaseline"],
             path: "Benchmarks/agentcost-bench",
             swiftSettings: strictSwift6
         ),
@@ -68,7 +71,7 @@ let package = Package(
         .testTarget(name: "AgentCostCoreTests", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),
         .testTarget(
             name: "AgentCostServerTests",
-            dependencies: ["AgentCostServer", "AgentCostLog"],
+            dependencies: ["AgentCostServer", "AgentCostLog", "AgentCostWire", "AgentCostCore"],
             swiftSettings: strictSwift6
         ),
     ]

@@ -31,7 +31,7 @@ stops_cleanly_on() {
     local signal=$1 log="$work/exporter-$1.log"
     (cd "$work" && exec "$binary" >"$log" 2>&1) &
     local pid=$!
-    wait_for_line "$log" 'msg="tracker ready"' || { kill -9 "$pid"; return 1; }
+    wait_for_line "$log" 'msg="ingest listening"' || { kill -9 "$pid"; return 1; }
     grep -q 'flag=ingest.listen-address value=127.0.0.1:9471' "$log" || { echo "no effective setting logged"; return 1; }
     kill "-$signal" "$pid"
     local status=0

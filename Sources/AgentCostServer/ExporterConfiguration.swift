@@ -1,4 +1,5 @@
 import AgentCostCore
+import AgentCostWire
 
 /// The exporter's effective settings, from Prometheus-style flags (`--ingest.listen-address=…`), each of which can
 /// also be set by an environment variable (`AGENTCOST_INGEST_LISTEN_ADDRESS`). A flag beats its variable; both beat
@@ -9,8 +10,40 @@ public struct ExporterConfiguration: Sendable, Equatable {
     public var dataDirectory = "data"
     public var logLevel = "info"
     public var tracker = TrackerConfiguration()
+    public var ingestLoops = 2
+    public var ingestMaxConnections = 10_000
+    public var ingestIdleTimeoutSeconds = 300.0
+    public var ingestFrameTimeoutSeconds = 30.0
+    public var ingestLimits = WireLimits.default
+    /// A file whose contents (trimmed) every ingest connection must present in its hello frame.
+    public var ingestTokenFile: String?
 
     public init() {}
+
+    /// The ingest listener's settings; reads the token file when one is set.
+    ///
+    /// - Throws: `ConfigurationError` naming the token file when it cannot be read or is empty.
+    public func makeIngestConfiguration() throws(ConfigurationError) -> IngestConfiguration {
+        var ingest = IngestConfiguration(listenAddress: ingestListenAddress, loopCount: ingestLoops)
+        ingest.maxConnections = ingestMaxConnections
+        ingest.idleTimeoutSeconds = ingestIdleTimeoutSeconds
+        ingest.frameTimeoutSeconds = ingestFrameTimeoutSeconds
+        ingest.limits = ingestLimits
+        if let ingestTokenFile {
+            let token: String
+            do {
+                token = try readTextFile(ingestTokenFile)
+            } catch {
+                throw ConfigurationError("--ingest.token-file=\(ingestTokenFile) cannot be read: \(error)")
+            }
+            let trimmed = String(token.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+            guard !trimmed.isEmpty else {
+                throw ConfigurationError("--ingest.token-file=\(ingestTokenFile) is empty; put the shared token in it")
+            }
+            ingest.token = trimmed
+        }
+        return ingest
+    }
 
     /// Every flag, in the order `--help` lists them.
     static let flags: [Flag] = [
@@ -23,6 +56,41 @@ public struct ExporterConfiguration: Sendable, Equatable {
             $0.ingestListenAddress = try ListenAddress(parsing: $1, flag: "ingest.listen-address")
         } current: {
             "\($0.ingestListenAddress)"
+        },
+        Flag("ingest.loops", "Event loop threads of the ingest listener (each decodes and applies in parallel).") {
+            $0.ingestLoops = try parseInteger($1, flag: "ingest.loops", in: 1...256)
+        } current: {
+            "\($0.ingestLoops)"
+        },
+        Flag("ingest.max-connections", "Ingest connections beyond this are closed at once and counted.") {
+            $0.ingestMaxConnections = try parseInteger($1, flag: "ingest.max-connections", in: 1...1_000_000)
+        } current: {
+            "\($0.ingestMaxConnections)"
+        },
+        Flag("ingest.idle-timeout", "Close an ingest connection that sends nothing for this long.") {
+            $0.ingestIdleTimeoutSeconds = try parseDuration($1, flag: "ingest.idle-timeout")
+        } current: {
+            formatDuration($0.ingestIdleTimeoutSeconds)
+        },
+        Flag("ingest.frame-timeout", "Close an ingest connection that takes longer than this to send one frame.") {
+            $0.ingestFrameTimeoutSeconds = try parseDuration($1, flag: "ingest.frame-timeout")
+        } current: {
+            formatDuration($0.ingestFrameTimeoutSeconds)
+        },
+        Flag("ingest.max-frame-size", "Largest frame payload accepted, as sent (bytes, or with KiB/MiB/GiB).") {
+            $0.ingestLimits.maxFrameSize = try parseSize($1, flag: "ingest.max-frame-size")
+        } current: {
+            formatSize($0.ingestLimits.maxFrameSize)
+        },
+        Flag("ingest.max-inflated-size", "Largest size a compressed payload may inflate to (stops zip bombs).") {
+            $0.ingestLimits.maxInflatedSize = try parseSize($1, flag: "ingest.max-inflated-size")
+        } current: {
+            formatSize($0.ingestLimits.maxInflatedSize)
+        },
+        Flag("ingest.token-file", "File holding a token every ingest connection must send in its hello frame.") {
+            $0.ingestTokenFile = $1.isEmpty ? nil : $1
+        } current: {
+            $0.ingestTokenFile ?? ""
         },
         Flag("data.dir", "Directory for the write-ahead log and snapshots.") {
             guard !$1.isEmpty else { throw ConfigurationError("--data.dir is empty; give a directory path") }
@@ -150,11 +218,52 @@ public struct ExporterConfiguration: Sendable, Equatable {
         return value
     }
 
-    private static func parseInteger(_ text: String, flag: String) throws(ConfigurationError) -> Int {
+    private static func parseInteger(_ text: String, flag: String, in range: ClosedRange<Int>? = nil)
+        throws(ConfigurationError) -> Int
+    {
         guard let value = Int(text) else {
             throw ConfigurationError("--\(flag)=\(text) is not a whole number")
         }
+        if let range, !range.contains(value) {
+            throw ConfigurationError("--\(flag)=\(text) is outside \(range.lowerBound)...\(range.upperBound)")
+        }
         return value
+    }
+
+    /// `500ms`, `30s`, `5m`, `1h`, as Prometheus writes durations.
+    static func parseDuration(_ text: String, flag: String) throws(ConfigurationError) -> Double {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let value = Double(text.dropLast(suffix.count)), value.isFinite, value > 0 {
+                return value * scale
+            }
+        }
+        throw ConfigurationError("--\(flag)=\(text) is not a positive duration such as 500ms, 30s, 5m or 1h")
+    }
+
+    static func formatDuration(_ seconds: Double) -> String {
+        if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
+        if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
+        if seconds >= 1, seconds.truncatingRemainder(dividingBy: 1) == 0 { return "\(Int(seconds))s" }
+        return "\(Int((seconds * 1000).rounded()))ms"
+    }
+
+    /// A byte count, optionally with a KiB, MiB or GiB suffix.
+    static func parseSize(_ text: String, flag: String) throws(ConfigurationError) -> Int {
+        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("", 1)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let value = Int(text.dropLast(suffix.count)), value > 0, value <= Int(UInt32.max) / scale {
+                return value * scale
+            }
+        }
+        throw ConfigurationError("--\(flag)=\(text) is not a size such as 65536, 512KiB or 4MiB (at most 4GiB)")
+    }
+
+    static func formatSize(_ bytes: Int) -> String {
+        for (suffix, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes % scale == 0 {
+            return "\(bytes / scale)\(suffix)"
+        }
+        return "\(bytes)"
     }
 }
 

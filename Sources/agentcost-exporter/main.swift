@@ -1,6 +1,5 @@
 // agentcost-exporter: tracks the cost of AI agents' heartbeat cycles and exposes it to Prometheus.
 
-import AgentCostCore
 import AgentCostLog
 import AgentCostServer
 
@@ -35,17 +34,26 @@ case .run(let configuration):
         logger.info("effective setting", ["flag": name, "value": value])
     }
 
-    let tracker: HeartbeatTracker
+    let exporter: Exporter
     do {
-        tracker = try HeartbeatTracker(configuration: configuration.tracker)
+        exporter = try Exporter(configuration: configuration, logger: logger)
     } catch {
-        logger.error("invalid tracker settings", ["err": error.message])
+        logger.error("invalid configuration", ["err": error.message])
         exit(2)
     }
-    logger.info("tracker ready", ["agents": tracker.agentCount, "shards": 64])
+    logger.info("tracker ready", ["agents": exporter.tracker.agentCount])
+
+    do {
+        try exporter.start()
+    } catch {
+        logger.error("cannot start", ["err": error])
+        exit(1)
+    }
 
     let signal = ShutdownSignal.wait()
     logger.info("shutting down", ["signal": signal])
+    exporter.stop()
+    logger.info("stopped")
     exit(0)
 }
 

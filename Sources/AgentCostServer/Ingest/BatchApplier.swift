@@ -1,0 +1,255 @@
+import AgentCostCore
+import AgentCostWire
+
+/// Applies decoded batches to the tracker and the goals, exactly once per (producer, sequence), and says in the
+/// ack what happened to each event.
+///
+/// Events are validated one by one: a bad event is rejected with a reason and the rest of the batch still applies.
+/// Nothing of a rejected event is applied (a spend naming a bad goal id does not reach the agent either).
+public final class BatchApplier: Sendable {
+    public let tracker: HeartbeatTracker
+    public let goals: GoalService
+    let ledger = ProducerLedger()
+    let metrics: IngestMetrics
+
+    /// The longest model name accepted, in UTF-8 bytes.
+    public static let maximumModelLength = 256
+    /// The longest goal name accepted, in UTF-8 bytes.
+    public static let maximumGoalNameLength = 1024
+
+    public init(tracker: HeartbeatTracker, goals: GoalService, metrics: IngestMetrics) {
+        self.tracker = tracker
+        self.goals = goals
+        self.metrics = metrics
+    }
+
+    /// Applies `batch` unless its producer already had it applied, and builds its ack.
+    ///
+    /// - Parameter receivedAt: the server's time, used for events that carry no time of their own (0).
+    public func apply(_ batch: DecodedBatch, receivedAt: Timestamp) -> Ack {
+        let deduplicated = !batch.producerID.isEmpty && batch.sequence > 0
+        guard deduplicated else {
+            return applyEvents(of: batch, receivedAt: receivedAt)
+        }
+
+        return ledger.withProducer(batch.producerID) { lastApplied in
+            guard batch.sequence > lastApplied else {
+                metrics.framesDuplicate.add(1, ordering: .relaxed)
+                var ack = Ack(sequence: batch.sequence, status: .ok)
+                ack.message =
+                    "batch \(batch.sequence) of producer \(batch.producerID) was already applied "
+                    + "(highest applied: \(lastApplied)); applied 0 more times"
+                ack.pausedAgents = pausedAgents(of: batch)
+                return (ack, lastApplied)
+            }
+            return (applyEvents(of: batch, receivedAt: receivedAt), batch.sequence)
+        }
+    }
+
+    private func applyEvents(of batch: DecodedBatch, receivedAt: Timestamp) -> Ack {
+        var ack = Ack(sequence: batch.sequence, status: .ok)
+        var agents = AgentSet()
+        for (index, event) in batch.enumerated() {
+            let time = event.timeUnixNano == 0 ? receivedAt : Timestamp(nanosecondsSinceEpoch: event.timeUnixNano)
+            let payload = event.payload
+            if let rejection = apply(payload, at: time) {
+                ack.rejections.append(Ack.Rejection(index: UInt32(index), reason: rejection.text))
+            }
+            agents.insert(payload?.agentID ?? "")
+        }
+        ack.rejected = UInt32(ack.rejections.count)
+        ack.applied = UInt32(batch.count) - ack.rejected
+        ack.pausedAgents = agents.ordered.filter { tracker.isPaused($0) }
+
+        metrics.framesOK.add(1, ordering: .relaxed)
+        metrics.eventsApplied.add(UInt64(ack.applied), ordering: .relaxed)
+        if !ack.rejections.isEmpty {
+            metrics.eventsRejected(ack.rejections.map { Rejection.code(of: $0.reason) })
+        }
+        return ack
+    }
+
+    /// Applies one event; returns why it was rejected, or nil when it was applied.
+    private func apply(_ payload: Event.Payload?, at time: Timestamp) -> Rejection? {
+        guard let payload else {
+            return Rejection("missing_kind", "the event sets none of the kinds this server knows; upgrade the server")
+        }
+        do {
+            switch payload {
+            case .cycleStart(let start):
+                try checkAgent(start.agentID)
+                try tracker.startCycle(start.agentID, at: time)
+
+            case .spend(let spend):
+                try checkAgent(spend.agentID)
+                let cost = try checkCost(spend.costUSD, agentID: spend.agentID)
+                if !spend.goalID.isEmpty {
+                    try checkGoal(spend.goalID)
+                }
+                guard spend.model.utf8.count <= Self.maximumModelLength else {
+                    throw Rejection(
+                        "model_too_long",
+                        "model name of \(spend.model.utf8.count) bytes is over the limit of \(Self.maximumModelLength)"
+                    )
+                }
+                try tracker.recordSpend(spend.agentID, cost, at: time)
+                if !spend.goalID.isEmpty {
+                    try goals.recordSpend(spend.goalID, cost, at: time)
+                }
+
+            case .cycleEnd(let end):
+                try checkAgent(end.agentID)
+                guard tracker.endCycle(end.agentID, at: time) != nil else {
+                    throw Rejection("no_open_cycle", "agent \(end.agentID) has no open cycle to end")
+                }
+
+            case .setBudget(let budget):
+                try checkAgent(budget.agentID)
+                if budget.clear {
+                    tracker.clearBudget(budget.agentID, at: time)
+                } else {
+                    guard let period = Self.period(budget.period) else {
+                        throw Rejection("unknown_period", "budget period \(budget.period.rawValue) is not one of 0-3")
+                    }
+                    try tracker.setBudget(
+                        budget.agentID,
+                        budget: budget.budgetUSD,
+                        period: period,
+                        warningRatio: budget.warningRatio == 0 ? nil : budget.warningRatio,
+                        at: time
+                    )
+                }
+
+            case .resume(let resume):
+                try checkAgent(resume.agentID)
+                try tracker.resumeAgent(resume.agentID, force: resume.force, at: time)
+
+            case .createGoal(let goal):
+                try checkGoal(goal.goalID)
+                guard goal.name.utf8.count <= Self.maximumGoalNameLength else {
+                    throw Rejection("goal_name_too_long", "goal name is over \(Self.maximumGoalNameLength) bytes")
+                }
+                try goals.createGoal(
+                    goal.goalID,
+                    name: goal.name.isEmpty ? goal.goalID : goal.name,
+                    budget: goal.budgetUSD == 0 ? nil : Money(dollars: goal.budgetUSD),
+                    parent: goal.parentID.isEmpty ? nil : goal.parentID,
+                    at: time
+                )
+            }
+            return nil
+        } catch let rejection as Rejection {
+            return rejection
+        } catch let error as TrackerError {
+            return Rejection(error.code.name, error.message)
+        } catch {
+            return Rejection("internal", "\(error)")
+        }
+    }
+
+    private func checkAgent(_ agentID: String) throws(Rejection) {
+        if agentID.isEmpty {
+            throw Rejection("empty_agent_id", "the event has no agent_id")
+        }
+        if agentID.utf8.count > Identifier.maximumLength {
+            throw Rejection(
+                "agent_id_too_long",
+                "agent_id of \(agentID.utf8.count) bytes is over the limit of \(Identifier.maximumLength)"
+            )
+        }
+    }
+
+    private func checkGoal(_ goalID: String) throws(Rejection) {
+        if goalID.isEmpty {
+            throw Rejection("empty_goal_id", "the event has no goal_id")
+        }
+        if goalID.utf8.count > Identifier.maximumLength {
+            throw Rejection(
+                "goal_id_too_long",
+                "goal_id of \(goalID.utf8.count) bytes is over the limit of \(Identifier.maximumLength)"
+            )
+        }
+    }
+
+    private func checkCost(_ dollars: Double, agentID: String) throws(Rejection) -> Money {
+        guard dollars.isFinite else {
+            throw Rejection("invalid_cost", "cost \(dollars) for agent \(agentID) is not a finite number")
+        }
+        guard dollars >= 0 else {
+            throw Rejection("negative_cost", "cost \(dollars) for agent \(agentID) is negative")
+        }
+        do {
+            return try Money(dollars: dollars)
+        } catch {
+            throw Rejection("invalid_cost", error.message)
+        }
+    }
+
+    private static func period(_ period: AgentCostWire.BudgetPeriod) -> AgentCostCore.BudgetPeriod? {
+        switch period {
+        case .lifetime: .lifetime
+        case .daily: .daily
+        case .weekly: .weekly
+        case .monthly: .monthly
+        default: nil
+        }
+    }
+
+    /// The distinct agents named by the batch that are paused now, in first-mention order.
+    private func pausedAgents(of batch: DecodedBatch) -> [String] {
+        var agents = AgentSet()
+        for event in batch {
+            agents.insert(event.agentID)
+        }
+        return agents.ordered.filter { tracker.isPaused($0) }
+    }
+}
+
+/// The distinct agent ids of a batch in first-mention order. Batches usually carry runs of one agent's events, so
+/// a repeat of the previous id skips the set.
+struct AgentSet {
+    private var seen = Set<String>()
+    private var previous = ""
+    private(set) var ordered: [String] = []
+
+    mutating func insert(_ agentID: String) {
+        guard !agentID.isEmpty, agentID != previous else { return }
+        previous = agentID
+        if seen.insert(agentID).inserted {
+            ordered.append(agentID)
+        }
+    }
+}
+
+extension Event.Payload {
+    /// The agent the event is about; empty for goal events.
+    var agentID: String {
+        switch self {
+        case .cycleStart(let start): start.agentID
+        case .spend(let spend): spend.agentID
+        case .cycleEnd(let end): end.agentID
+        case .setBudget(let budget): budget.agentID
+        case .resume(let resume): resume.agentID
+        case .createGoal: ""
+        }
+    }
+}
+
+/// Why one event of a batch was not applied: a stable code (the metric's `reason` label) and a message. In the ack
+/// it reads `code: message`.
+struct Rejection: Error {
+    let code: String
+    let message: String
+
+    init(_ code: String, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    var text: String { "\(code): \(message)" }
+
+    /// The code of an ack rejection's reason text.
+    static func code(of text: String) -> String {
+        String(text.prefix { $0 != ":" })
+    }
+}

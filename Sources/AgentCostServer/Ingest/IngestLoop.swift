@@ -1,0 +1,406 @@
+import AgentCostCore
+import AgentCostLog
+import AgentCostWire
+import CAgentCostSystem
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One ingest thread: an epoll loop that accepts connections, reads their bytes, decodes frames, applies batches
+/// and writes acks, all on this thread.
+///
+/// Only `wake()` is called from other threads; everything else runs on the loop's own thread, which is why the
+/// connection table needs no lock.
+final class IngestLoop: @unchecked Sendable {
+    private let index: Int
+    private unowned let server: IngestServer
+    private let listener: Socket
+    private let epoll: Epoll
+    private let wakeup: Wakeup
+    private let batchDecoder: BatchDecoder
+    private let logger: Logger
+    private var connections: [Int32: Connection] = [:]
+    private var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+    private var lastSweep = 0.0
+
+    /// Stop reading from a connection whose unsent acks exceed this, until the peer reads them.
+    private static let outputHighWater = 1 << 20
+
+    init(index: Int, server: IngestServer, listener: Socket) throws(SystemError) {
+        self.index = index
+        self.server = server
+        self.listener = listener
+        self.epoll = try Epoll()
+        self.wakeup = try Wakeup()
+        self.batchDecoder = BatchDecoder(limits: server.configuration.limits)
+        self.logger = server.logger.child("ingest")
+        try epoll.add(listener.descriptor, [.readable, .exclusive])
+        try epoll.add(wakeup.descriptor, .readable)
+    }
+
+    func wake() {
+        wakeup.signal()
+    }
+
+    // MARK: The loop
+
+    func run() {
+        var ready: [Epoll.Readiness] = []
+        ready.reserveCapacity(256)
+        var events = [acsys_ready_t](repeating: acsys_ready_t(), count: 256)
+
+        while !server.stopping.load(ordering: .acquiring) {
+            epoll.wait(into: &ready, buffer: &events, milliseconds: 250)
+            let now = Clock.monotonicSeconds()
+            for item in ready {
+                if item.descriptor == listener.descriptor {
+                    acceptPending(now: now)
+                } else if item.descriptor == wakeup.descriptor {
+                    wakeup.drain()
+                } else if let connection = connections[item.descriptor] {
+                    service(connection, item, now: now)
+                }
+            }
+            if now - lastSweep >= 1 {
+                lastSweep = now
+                closeTimedOut(now: now)
+            }
+        }
+
+        finishInFlight()
+    }
+
+    private func acceptPending(now: Double) {
+        while true {
+            let accepted: (socket: Socket, peer: String)?
+            do {
+                accepted = try listener.accept()
+            } catch {
+                logger.warn("accept failed", ["err": error])
+                return
+            }
+            guard let (socket, peer) = accepted else { return }
+
+            let open = server.metrics.connectionsOpen.load(ordering: .relaxed)
+            guard open < server.configuration.maxConnections else {
+                server.metrics.connectionClosed("too_many_connections")
+                socket.close()
+                logger.warn(
+                    "connection refused: too many connections",
+                    ["peer": peer, "open": open, "limit": server.configuration.maxConnections]
+                )
+                continue
+            }
+            do {
+                try epoll.add(socket.descriptor, [.readable, .peerClosed])
+            } catch {
+                socket.close()
+                logger.warn("cannot watch connection", ["peer": peer, "err": error])
+                continue
+            }
+
+            server.metrics.connectionsOpen.add(1, ordering: .relaxed)
+            server.metrics.connectionsAccepted.add(1, ordering: .relaxed)
+            connections[socket.descriptor] = Connection(
+                socket: socket,
+                peer: peer,
+                limits: server.configuration.limits,
+                authenticated: server.configuration.token == nil,
+                now: now
+            )
+            logger.debug("connection accepted", ["peer": peer, "loop": index])
+        }
+    }
+
+    private func service(_ connection: Connection, _ readiness: Epoll.Readiness, now: Double) {
+        if readiness.writable {
+            flush(connection, now: now)
+        }
+        if (readiness.readable || readiness.hangUp) && !connection.readingPaused {
+            readAvailable(connection, now: now)
+        }
+        settle(connection)
+    }
+
+    /// Reads what the socket has (a bounded number of times, to stay fair to other connections) and handles every
+    /// complete frame.
+    private func readAvailable(_ connection: Connection, now: Double) {
+        for _ in 0..<16 where !connection.isClosing {
+            switch connection.socket.read(into: &readBuffer) {
+            case .bytes(let count):
+                server.metrics.bytesReceived.add(UInt64(count), ordering: .relaxed)
+                connection.lastActivity = now
+                connection.decoder.append(readBuffer[0..<count])
+                handleFrames(of: connection, now: now)
+                if connection.output.count - connection.outputOffset > Self.outputHighWater {
+                    return
+                }
+            case .wouldBlock:
+                return
+            case .endOfStream:
+                if connection.decoder.bufferedByteCount > 0 {
+                    reject(connection, WireError(.truncated, "the connection ended in the middle of a frame"))
+                }
+                connection.closeReason = connection.closeReason ?? "peer_closed"
+                connection.isClosing = true
+                return
+            case .failed(let error):
+                logger.debug("read failed", ["peer": connection.peer, "err": error])
+                connection.closeReason = "read_error"
+                connection.isClosing = true
+                connection.output.removeAll()
+                return
+            }
+        }
+    }
+
+    private func handleFrames(of connection: Connection, now: Double) {
+        while !connection.isClosing {
+            let frame: Frame?
+            do {
+                frame = try connection.decoder.nextFrame()
+            } catch {
+                // The framing is unreadable: where the next frame starts is unknown, so the connection ends.
+                reject(connection, error)
+                return
+            }
+            guard let frame else { break }
+            handle(frame, from: connection)
+        }
+        connection.partialFrameSince =
+            connection.decoder.bufferedByteCount > 0 ? (connection.partialFrameSince ?? now) : nil
+    }
+
+    private func handle(_ frame: Frame, from connection: Connection) {
+        switch frame.type {
+        case .hello:
+            handleHello(frame, from: connection)
+
+        case .batch:
+            guard connection.authenticated else {
+                refuse(
+                    connection,
+                    reason: "unauthenticated",
+                    "this server requires a hello frame with a valid token before any batch"
+                )
+                return
+            }
+            let started = Clock.monotonicNanoseconds()
+            let batch: DecodedBatch
+            do {
+                batch = try batchDecoder.decode(frame)
+            } catch {
+                // The frame was well delimited, so the connection can go on with the next one.
+                server.metrics.frameRejected(error.code.rawValue)
+                logger.warn("batch rejected", ["peer": connection.peer, "reason": error.code, "err": error.message])
+                send(Ack(sequence: 0, status: .rejected, message: error.description), to: connection)
+                return
+            }
+            let decoded = Clock.monotonicNanoseconds()
+            server.metrics.decodeNanoseconds.add(decoded &- started, ordering: .relaxed)
+
+            let ack = server.applier.apply(
+                batch, receivedAt: Timestamp(nanosecondsSinceEpoch: Clock.realTimeNanoseconds()))
+            if ack.rejected > 0 {
+                logger.debug(
+                    "events rejected",
+                    ["peer": connection.peer, "sequence": batch.sequence, "rejected": ack.rejected]
+                )
+            }
+            send(ack, to: connection)
+
+        default:
+            server.metrics.frameRejected(WireError.Code.unexpectedFrameType.rawValue)
+            send(
+                Ack(
+                    sequence: 0,
+                    status: .rejected,
+                    message: "unexpected_frame_type: a client sends hello and batch frames, not \(frame.type)"
+                ),
+                to: connection
+            )
+        }
+    }
+
+    private func handleHello(_ frame: Frame, from connection: Connection) {
+        let hello: Hello
+        do {
+            hello = try Hello(decoding: frame, limits: server.configuration.limits)
+        } catch {
+            reject(connection, error)
+            return
+        }
+        if let token = server.configuration.token, !tokensMatch(hello.token, token) {
+            refuse(connection, reason: "bad_token", "the hello's token does not match the server's --ingest.token-file")
+            return
+        }
+        connection.authenticated = true
+        connection.producerID = hello.producerID
+        send(Ack(sequence: 0, status: .ok, message: "hello \(hello.producerID)"), to: connection)
+    }
+
+    /// Answers an unreadable frame with a REJECTED ack naming the reason, then closes the connection.
+    private func reject(_ connection: Connection, _ error: WireError) {
+        server.metrics.frameRejected(error.code.rawValue)
+        logger.warn(
+            "frame rejected, closing connection",
+            ["peer": connection.peer, "reason": error.code, "err": error.message]
+        )
+        send(Ack(sequence: 0, status: .rejected, message: error.description), to: connection)
+        connection.closeReason = error.code.rawValue
+        connection.isClosing = true
+    }
+
+    /// Refuses a connection that may not send batches, with a REJECTED ack, then closes it.
+    private func refuse(_ connection: Connection, reason: String, _ message: String) {
+        server.metrics.frameRejected(reason)
+        logger.warn("connection refused", ["peer": connection.peer, "reason": reason])
+        send(Ack(sequence: 0, status: .rejected, message: "\(reason): \(message)"), to: connection)
+        connection.closeReason = reason
+        connection.isClosing = true
+    }
+
+    private func send(_ ack: Ack, to connection: Connection) {
+        do {
+            try ack.makeFrame().serialize(into: &connection.output)
+        } catch {
+            logger.error("cannot encode ack", ["peer": connection.peer, "err": error])
+        }
+    }
+
+    // MARK: Writing and closing
+
+    private func flush(_ connection: Connection, now: Double) {
+        while connection.outputOffset < connection.output.count {
+            let written: Int
+            do {
+                written = try connection.socket.write(connection.output, from: connection.outputOffset)
+            } catch {
+                connection.output.removeAll()
+                connection.outputOffset = 0
+                connection.closeReason = connection.closeReason ?? "write_error"
+                connection.isClosing = true
+                return
+            }
+            guard written > 0 else { return }
+            connection.outputOffset += written
+            connection.lastActivity = now
+        }
+        connection.output.removeAll(keepingCapacity: connection.output.capacity <= 64 * 1024)
+        connection.outputOffset = 0
+    }
+
+    /// After a connection was serviced: write what is pending, watch for writability while acks wait, pause
+    /// reading while too many acks wait, and close it when it is done.
+    private func settle(_ connection: Connection) {
+        flush(connection, now: connection.lastActivity)
+        let pending = connection.output.count - connection.outputOffset
+        if connection.isClosing && pending == 0 {
+            close(connection)
+            return
+        }
+
+        let pauseReading = pending > Self.outputHighWater
+        let wantWrite = pending > 0
+        guard pauseReading != connection.readingPaused || wantWrite != connection.watchingWritable else { return }
+        connection.readingPaused = pauseReading
+        connection.watchingWritable = wantWrite
+        var interest: Epoll.Interest = [.peerClosed]
+        if !pauseReading && !connection.isClosing { interest.insert(.readable) }
+        if wantWrite { interest.insert(.writable) }
+        do {
+            try epoll.modify(connection.socket.descriptor, interest)
+        } catch {
+            connection.closeReason = "epoll_error"
+            close(connection)
+        }
+    }
+
+    private func close(_ connection: Connection) {
+        // Count first: the peer may look at the metrics as soon as it sees the connection end.
+        let reason = connection.closeReason ?? "closed"
+        server.metrics.connectionsOpen.subtract(1, ordering: .relaxed)
+        server.metrics.connectionClosed(reason)
+        logger.debug("connection closed", ["peer": connection.peer, "reason": reason])
+
+        epoll.remove(connection.socket.descriptor)
+        connections[connection.socket.descriptor] = nil
+        if reason != "peer_closed" {
+            // Closing with unread bytes in the receive buffer would make the kernel reset the connection and
+            // discard the acks still on their way; end our side first and drop what is left to read.
+            connection.socket.shutdownWrite()
+            while case .bytes = connection.socket.read(into: &readBuffer) {}
+        }
+        connection.socket.close()
+    }
+
+    /// Closes connections that have been silent too long, or that started a frame and stalled.
+    private func closeTimedOut(now: Double) {
+        let configuration = server.configuration
+        for connection in connections.values {
+            var reason: String?
+            if let since = connection.partialFrameSince, now - since > configuration.frameTimeoutSeconds {
+                reason = "frame_timeout"
+            } else if now - connection.lastActivity > configuration.idleTimeoutSeconds {
+                reason = "idle_timeout"
+            }
+            guard let reason else { continue }
+            logger.info("closing connection", ["peer": connection.peer, "reason": reason])
+            connection.closeReason = reason
+            connection.output.removeAll()
+            connection.outputOffset = 0
+            close(connection)
+        }
+    }
+
+    /// On shutdown: handle the frames already received, write their acks (for at most a few seconds), close all.
+    private func finishInFlight() {
+        // Connections already in the listen backlog were sent by clients before the shutdown: take them too.
+        acceptPending(now: Clock.monotonicSeconds())
+        epoll.remove(listener.descriptor)
+        let deadline = Clock.monotonicSeconds() + 5
+        for connection in Array(connections.values) {
+            let now = Clock.monotonicSeconds()
+            if !connection.isClosing {
+                readAvailable(connection, now: now)
+            }
+            flush(connection, now: now)
+            while connection.outputOffset < connection.output.count, Clock.monotonicSeconds() < deadline {
+                _ = connection.socket.waitWritable(milliseconds: 100)
+                flush(connection, now: now)
+            }
+            connection.closeReason = connection.closeReason ?? "shutdown"
+            close(connection)
+        }
+        epoll.close()
+        wakeup.close()
+    }
+}
+
+/// The state of one client connection, owned by its loop's thread.
+final class Connection {
+    let socket: Socket
+    let peer: String
+    var decoder: FrameDecoder
+    var output: [UInt8] = []
+    var outputOffset = 0
+    var authenticated: Bool
+    var producerID = ""
+    var lastActivity: Double
+    /// When the first bytes of a still incomplete frame arrived.
+    var partialFrameSince: Double?
+    var isClosing = false
+    var closeReason: String?
+    var readingPaused = false
+    var watchingWritable = false
+
+    init(socket: Socket, peer: String, limits: WireLimits, authenticated: Bool, now: Double) {
+        self.socket = socket
+        self.peer = peer
+        self.decoder = FrameDecoder(limits: limits)
+        self.authenticated = authenticated
+        self.lastActivity = now
+    }
+}
