@@ -42,10 +42,13 @@ let package = Package(
         // Linux calls Swift's Glibc module lacks (epoll, eventfd, accept4), with plain types.
         .target(name: "CAgentCostSystem"),
 
+        // Typed wrappers over sockets, epoll, threads and clocks, shared by the server, the client and the tools.
+        .target(name: "AgentCostSystem", dependencies: ["CAgentCostSystem"], swiftSettings: strictSwift6),
+
         // The service: configuration, signals, the TCP ingest listener that feeds the tracker.
         .target(
             name: "AgentCostServer",
-            dependencies: ["AgentCostCore", "AgentCostLog", "AgentCostWire", "CAgentCostSystem"],
+            dependencies: ["AgentCostCore", "AgentCostLog", "AgentCostWire", "AgentCostSystem"],
             swiftSettings: strictSwift6
         ),
 
@@ -58,7 +61,9 @@ let package = Package(
         // `make bench`: measurements printed as ratios against a baseline taken in the same run.
         .executableTarget(
             name: "agentcost-bench",
-            dependencies: ["AgentCostCore", "AgentCostServer", "AgentCostWire", "AgentCostLog", "CBaseline"],
+            dependencies: [
+                "AgentCostCore", "AgentCostServer", "AgentCostWire", "AgentCostLog", "AgentCostSystem", "CBaseline",
+            ],
             path: "Benchmarks/agentcost-bench",
             swiftSettings: strictSwift6
         ),
@@ -71,7 +76,7 @@ let package = Package(
         .testTarget(name: "AgentCostCoreTests", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),
         .testTarget(
             name: "AgentCostServerTests",
-            dependencies: ["AgentCostServer", "AgentCostLog", "AgentCostWire", "AgentCostCore"],
+            dependencies: ["AgentCostServer", "AgentCostLog", "AgentCostWire", "AgentCostCore", "AgentCostSystem"],
             swiftSettings: strictSwift6
         ),
     ]

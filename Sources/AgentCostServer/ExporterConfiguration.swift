@@ -1,4 +1,5 @@
 import AgentCostCore
+import AgentCostSystem
 import AgentCostWire
 
 /// The exporter's effective settings, from Prometheus-style flags (`--ingest.listen-address=…`), each of which can
@@ -48,12 +49,12 @@ public struct ExporterConfiguration: Sendable, Equatable {
     /// Every flag, in the order `--help` lists them.
     static let flags: [Flag] = [
         Flag("web.listen-address", "Address on which to expose metrics and the operator API.") {
-            $0.webListenAddress = try ListenAddress(parsing: $1, flag: "web.listen-address")
+            $0.webListenAddress = try parseAddress($1, flag: "web.listen-address")
         } current: {
             "\($0.webListenAddress)"
         },
         Flag("ingest.listen-address", "TCP address on which to accept spend batches from agent fleets.") {
-            $0.ingestListenAddress = try ListenAddress(parsing: $1, flag: "ingest.listen-address")
+            $0.ingestListenAddress = try parseAddress($1, flag: "ingest.listen-address")
         } current: {
             "\($0.ingestListenAddress)"
         },
@@ -230,6 +231,15 @@ public struct ExporterConfiguration: Sendable, Equatable {
         return value
     }
 
+    private static func parseAddress(_ text: String, flag: String) throws(ConfigurationError) -> ListenAddress {
+        guard let address = ListenAddress(parsing: text) else {
+            throw ConfigurationError(
+                "--\(flag)=\(text) is not host:port with a port from 0 to 65535, e.g. 127.0.0.1:9470 or [::1]:9470"
+            )
+        }
+        return address
+    }
+
     /// `500ms`, `30s`, `5m`, `1h`, as Prometheus writes durations.
     static func parseDuration(_ text: String, flag: String) throws(ConfigurationError) -> Double {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
@@ -315,34 +325,4 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     }
 
     public var description: String { message }
-}
-
-/// A `host:port` to listen on. IPv6 hosts are written in brackets: `[::1]:9470`.
-public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: UInt16
-
-    public init(host: String, port: UInt16) {
-        self.host = host
-        self.port = port
-    }
-
-    init(parsing text: String, flag: String) throws(ConfigurationError) {
-        guard let colon = text.lastIndex(of: ":") else {
-            throw ConfigurationError("--\(flag)=\(text) has no port; write host:port, e.g. 127.0.0.1:9470")
-        }
-        var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") {
-            host = String(host.dropFirst().dropLast())
-        }
-        guard let port = UInt16(text[text.index(after: colon)...]) else {
-            throw ConfigurationError("--\(flag)=\(text) has an invalid port; use a number from 0 to 65535")
-        }
-        self.host = host.isEmpty ? "0.0.0.0" : host
-        self.port = port
-    }
-
-    public var description: String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-    }
 }

@@ -1,4 +1,5 @@
 import AgentCostLog
+import AgentCostSystem
 import Synchronization
 import Testing
 
@@ -43,8 +44,8 @@ struct ExporterConfigurationTests {
         "bad flags are refused with a message naming them",
         arguments: [
             (["--nope=1"], "unknown flag --nope"),
-            (["--web.listen-address=localhost"], "has no port"),
-            (["--web.listen-address=127.0.0.1:99999"], "invalid port"),
+            (["--web.listen-address=localhost"], "--web.listen-address=localhost is not host:port"),
+            (["--web.listen-address=127.0.0.1:99999"], "is not host:port with a port from 0 to 65535"),
             (["--tracker.rolling-window=ten"], "--tracker.rolling-window=ten is not a whole number"),
             (["--tracker.anomaly-multiplier=0.5"], "anomaly multiplier 0.5"),
             (["--log.level=loud"], "--log.level=loud"),

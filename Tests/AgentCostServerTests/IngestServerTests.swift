@@ -1,4 +1,5 @@
 import AgentCostCore
+import AgentCostSystem
 import AgentCostWire
 import Testing
 

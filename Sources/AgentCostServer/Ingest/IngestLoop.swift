@@ -1,7 +1,7 @@
 import AgentCostCore
 import AgentCostLog
+import AgentCostSystem
 import AgentCostWire
-import CAgentCostSystem
 import Synchronization
 
 #if canImport(Glibc)
@@ -49,10 +49,9 @@ final class IngestLoop: @unchecked Sendable {
     func run() {
         var ready: [Epoll.Readiness] = []
         ready.reserveCapacity(256)
-        var events = [acsys_ready_t](repeating: acsys_ready_t(), count: 256)
 
         while !server.stopping.load(ordering: .acquiring) {
-            epoll.wait(into: &ready, buffer: &events, milliseconds: 250)
+            epoll.wait(into: &ready, milliseconds: 250)
             let now = Clock.monotonicSeconds()
             for item in ready {
                 if item.descriptor == listener.descriptor {

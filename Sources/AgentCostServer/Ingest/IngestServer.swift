@@ -1,5 +1,6 @@
 import AgentCostCore
 import AgentCostLog
+import AgentCostSystem
 import AgentCostWire
 import Synchronization
 

@@ -1,5 +1,5 @@
-// The one file that calls the socket, epoll and eventfd system calls. Everything else in the server works with
-// the small typed wrappers below; every call retries on EINTR and reports failures as `SystemError`.
+// The one file that calls the socket, epoll, eventfd and thread system calls. The server, the client and the tools
+// work with the small typed wrappers below; every call retries on EINTR and reports failures as `SystemError`.
 
 import CAgentCostSystem
 
@@ -13,7 +13,7 @@ public struct SystemError: Error, Sendable, CustomStringConvertible {
     public let errno: Int32
     public let detail: String
 
-    init(_ call: String, errno: Int32 = Glibc.errno, _ detail: String = "") {
+    public init(_ call: String, errno: Int32 = Glibc.errno, _ detail: String = "") {
         self.call = call
         self.errno = errno
         self.detail = detail
@@ -35,11 +35,11 @@ private func retryingOnInterrupt<Result: BinaryInteger>(_ call: () -> Result) ->
 }
 
 /// A connected or listening TCP socket, non-blocking, closed explicitly with `close()`.
-struct Socket: Hashable {
-    let descriptor: Int32
+public struct Socket: Hashable, Sendable {
+    public let descriptor: Int32
 
     /// What one non-blocking read got.
-    enum ReadResult {
+    public enum ReadResult: Sendable {
         /// `count` bytes were read into the buffer.
         case bytes(Int)
         /// Nothing to read now.
@@ -50,7 +50,7 @@ struct Socket: Hashable {
     }
 
     /// Opens a listening socket on `address` (numeric IPv4 or IPv6 host), with SO_REUSEADDR.
-    static func listen(on address: ListenAddress, backlog: Int32 = 4096) throws(SystemError) -> Socket {
+    public static func listen(on address: ListenAddress, backlog: Int32 = 4096) throws(SystemError) -> Socket {
         var storage = sockaddr_storage()
         let length = try fill(&storage, from: address)
         let descriptor = socket(
@@ -78,7 +78,7 @@ struct Socket: Hashable {
     }
 
     /// Connects (blocking) to `address`, then switches the socket to non-blocking unless `blocking` is true.
-    static func connect(to address: ListenAddress, blocking: Bool = true) throws(SystemError) -> Socket {
+    public static func connect(to address: ListenAddress, blocking: Bool = true) throws(SystemError) -> Socket {
         var storage = sockaddr_storage()
         let length = try fill(&storage, from: address)
         let descriptor = socket(Int32(storage.ss_family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -100,7 +100,7 @@ struct Socket: Hashable {
     }
 
     /// Accepts one pending connection, non-blocking; nil when none is waiting.
-    func accept() throws(SystemError) -> (socket: Socket, peer: String)? {
+    public func accept() throws(SystemError) -> (socket: Socket, peer: String)? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let accepted = withUnsafeMutablePointer(to: &storage) { pointer in
@@ -118,7 +118,7 @@ struct Socket: Hashable {
     }
 
     /// The port the socket is bound to (useful after binding port 0).
-    var localPort: UInt16 {
+    public var localPort: UInt16 {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = withUnsafeMutablePointer(to: &storage) {
@@ -138,7 +138,7 @@ struct Socket: Hashable {
     }
 
     /// Reads into `buffer[0..<buffer.count]`.
-    func read(into buffer: inout [UInt8]) -> ReadResult {
+    public func read(into buffer: inout [UInt8]) -> ReadResult {
         let count = buffer.withUnsafeMutableBytes { bytes in
             retryingOnInterrupt { Glibc.read(descriptor, bytes.baseAddress, bytes.count) }
         }
@@ -150,7 +150,7 @@ struct Socket: Hashable {
 
     /// Writes as much of `bytes[offset...]` as the socket takes now; returns how many bytes went, 0 when it would
     /// block.
-    func write(_ bytes: [UInt8], from offset: Int) throws(SystemError) -> Int {
+    public func write(_ bytes: [UInt8], from offset: Int) throws(SystemError) -> Int {
         let written = bytes.withUnsafeBytes { raw in
             retryingOnInterrupt { send(descriptor, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL)) }
         }
@@ -160,7 +160,7 @@ struct Socket: Hashable {
     }
 
     /// Writes all of `bytes`, blocking (for blocking sockets, as the client's are).
-    func writeAll(_ bytes: [UInt8]) throws(SystemError) {
+    public func writeAll(_ bytes: [UInt8]) throws(SystemError) {
         var offset = 0
         while offset < bytes.count {
             let written = try write(bytes, from: offset)
@@ -173,23 +173,23 @@ struct Socket: Hashable {
     }
 
     /// Waits up to `milliseconds` for the socket to accept more bytes; false on timeout.
-    func waitWritable(milliseconds: Int32) -> Bool {
+    public func waitWritable(milliseconds: Int32) -> Bool {
         var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
         return retryingOnInterrupt { poll(&poller, 1, milliseconds) } > 0
     }
 
     /// Waits up to `milliseconds` for the socket to become readable; false on timeout.
-    func waitReadable(milliseconds: Int32) -> Bool {
+    public func waitReadable(milliseconds: Int32) -> Bool {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         return retryingOnInterrupt { poll(&poller, 1, milliseconds) } > 0
     }
 
-    func setNonBlocking() {
+    public func setNonBlocking() {
         let flags = fcntl(descriptor, F_GETFL)
         _ = fcntl(descriptor, F_SETFL, flags | O_NONBLOCK)
     }
 
-    func setReceiveTimeout(seconds: Double) {
+    public func setReceiveTimeout(seconds: Double) {
         var value = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1e6))
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
@@ -200,11 +200,11 @@ struct Socket: Hashable {
     }
 
     /// Stops further sends (the peer sees end of stream) while still reading.
-    func shutdownWrite() {
+    public func shutdownWrite() {
         Glibc.shutdown(descriptor, Int32(SHUT_WR))
     }
 
-    func close() {
+    public func close() {
         Glibc.close(descriptor)
     }
 
@@ -263,39 +263,42 @@ struct Socket: Hashable {
 }
 
 /// An epoll instance: the set of descriptors one event loop watches.
-struct Epoll {
-    let descriptor: Int32
+/// Used by one thread at a time (its event loop's).
+public final class Epoll {
+    public let descriptor: Int32
+    private var buffer = [acsys_ready_t](repeating: acsys_ready_t(), count: 256)
 
-    struct Interest: OptionSet {
-        let rawValue: UInt32
-        static let readable = Interest(rawValue: UInt32(ACSYS_EPOLLIN))
-        static let writable = Interest(rawValue: UInt32(ACSYS_EPOLLOUT))
-        static let peerClosed = Interest(rawValue: UInt32(ACSYS_EPOLLRDHUP))
+    public struct Interest: OptionSet, Sendable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        public static let readable = Interest(rawValue: UInt32(ACSYS_EPOLLIN))
+        public static let writable = Interest(rawValue: UInt32(ACSYS_EPOLLOUT))
+        public static let peerClosed = Interest(rawValue: UInt32(ACSYS_EPOLLRDHUP))
         /// Wake only one of the loops waiting on a shared descriptor (the listening socket).
-        static let exclusive = Interest(rawValue: UInt32(ACSYS_EPOLLEXCLUSIVE))
+        public static let exclusive = Interest(rawValue: UInt32(ACSYS_EPOLLEXCLUSIVE))
     }
 
-    struct Readiness {
-        let descriptor: Int32
-        let readable: Bool
-        let writable: Bool
-        let hangUp: Bool
+    public struct Readiness: Sendable {
+        public let descriptor: Int32
+        public let readable: Bool
+        public let writable: Bool
+        public let hangUp: Bool
     }
 
-    init() throws(SystemError) {
+    public init() throws(SystemError) {
         descriptor = acsys_epoll_create()
         guard descriptor >= 0 else { throw SystemError("epoll_create1") }
     }
 
-    func add(_ watched: Int32, _ interest: Interest) throws(SystemError) {
+    public func add(_ watched: Int32, _ interest: Interest) throws(SystemError) {
         try control(Int32(ACSYS_EPOLL_ADD), watched, interest)
     }
 
-    func modify(_ watched: Int32, _ interest: Interest) throws(SystemError) {
+    public func modify(_ watched: Int32, _ interest: Interest) throws(SystemError) {
         try control(Int32(ACSYS_EPOLL_MOD), watched, interest)
     }
 
-    func remove(_ watched: Int32) {
+    public func remove(_ watched: Int32) {
         _ = acsys_epoll_ctl(descriptor, Int32(ACSYS_EPOLL_DEL), watched, 0)
     }
 
@@ -306,7 +309,7 @@ struct Epoll {
     }
 
     /// Waits up to `milliseconds` and fills `ready` with what is ready (it is cleared first).
-    func wait(into ready: inout [Readiness], buffer: inout [acsys_ready_t], milliseconds: Int32) {
+    public func wait(into ready: inout [Readiness], milliseconds: Int32) {
         ready.removeAll(keepingCapacity: true)
         let count = buffer.withUnsafeMutableBufferPointer { events in
             acsys_epoll_wait(descriptor, events.baseAddress, Int32(events.count), milliseconds)
@@ -326,37 +329,37 @@ struct Epoll {
         }
     }
 
-    func close() {
+    public func close() {
         Glibc.close(descriptor)
     }
 }
 
 /// An eventfd: how another thread wakes an event loop blocked in `epoll_wait`.
-struct Wakeup {
-    let descriptor: Int32
+public struct Wakeup: Sendable {
+    public let descriptor: Int32
 
-    init() throws(SystemError) {
+    public init() throws(SystemError) {
         descriptor = acsys_eventfd()
         guard descriptor >= 0 else { throw SystemError("eventfd") }
     }
 
-    func signal() {
+    public func signal() {
         var one: UInt64 = 1
         _ = Glibc.write(descriptor, &one, 8)
     }
 
-    func drain() {
+    public func drain() {
         var value: UInt64 = 0
         _ = Glibc.read(descriptor, &value, 8)
     }
 
-    func close() {
+    public func close() {
         Glibc.close(descriptor)
     }
 }
 
 /// Starts an OS thread running `body`; `join` it to wait for it to end.
-struct OSThread {
+public struct OSThread: Sendable {
     private let thread: pthread_t
 
     private final class Body {
@@ -364,7 +367,7 @@ struct OSThread {
         init(_ run: @escaping () -> Void) { self.run = run }
     }
 
-    init(_ body: @escaping @Sendable () -> Void) throws(SystemError) {
+    public init(_ body: @escaping @Sendable () -> Void) throws(SystemError) {
         let context = Unmanaged.passRetained(Body(body)).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(
@@ -383,26 +386,26 @@ struct OSThread {
         self.thread = thread
     }
 
-    func join() {
+    public func join() {
         pthread_join(thread, nil)
     }
 }
 
 /// Clocks: monotonic for timeouts and durations, real time for event times the server stamps itself.
-enum Clock {
-    static func monotonicSeconds() -> Double {
+public enum Clock {
+    public static func monotonicSeconds() -> Double {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)
         return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
     }
 
-    static func monotonicNanoseconds() -> UInt64 {
+    public static func monotonicNanoseconds() -> UInt64 {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)
         return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 
-    static func realTimeNanoseconds() -> Int64 {
+    public static func realTimeNanoseconds() -> Int64 {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
@@ -410,7 +413,7 @@ enum Clock {
 }
 
 /// Reads a whole (small) file as text; for the token file and similar settings.
-func readTextFile(_ path: String) throws(SystemError) -> String {
+public func readTextFile(_ path: String) throws(SystemError) -> String {
     guard let file = fopen(path, "r") else { throw SystemError("fopen", "of \(path)") }
     defer { fclose(file) }
     var bytes: [UInt8] = []
