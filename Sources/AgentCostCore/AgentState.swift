@@ -338,6 +338,8 @@ struct CalendarSpend: Sendable {
 
     /// Moves every window to `time`; returns whether `watched` (the budget's period) rolled over.
     mutating func advance(to time: Timestamp, watched: BudgetPeriod?) -> Bool {
+        // Weeks and months only change when the day does: the common case costs one division.
+        guard time.daysSinceEpoch > day.index else { return false }
         let daily = day.advance(to: time, period: .daily)
         let weekly = week.advance(to: time, period: .weekly)
         let monthly = month.advance(to: time, period: .monthly)

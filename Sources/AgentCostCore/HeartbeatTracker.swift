@@ -153,6 +153,40 @@ public final class HeartbeatTracker: Sendable {
         } ?? nil
     }
 
+    /// Applies a run of cycle and spend commands to one agent under a single lock: the fast path for batches, in
+    /// which an agent's events usually come together. Each command has exactly the effect of the matching method
+    /// (`startCycle`, `recordSpend`, `endCycle`), in order.
+    ///
+    /// - Returns: the commands that failed, by position in `commands`: a negative or overflowing cost
+    ///   (`invalidAmount`) or an `endCycle` with no open cycle (`noOpenCycle`). The others were applied.
+    /// - Throws: `invalidID` for a bad agent id, before anything is applied.
+    public func apply(_ commands: [AgentCommand], to agentID: String) throws(TrackerError) -> [AgentCommand.Failure] {
+        try Identifier.validate(agentID, kind: "agent")
+        let configuration = configuration
+        return upsert(agentID) { agent, events in
+            var failures: [AgentCommand.Failure] = []
+            for (index, command) in commands.enumerated() {
+                switch command {
+                case .startCycle(let time):
+                    _ = agent.startCycle(at: time, configuration: configuration, events: &events)
+                case .spend(let cost, let time):
+                    do throws(TrackerError) {
+                        try agent.validateSpend(cost)
+                        agent.recordSpend(cost, at: time, events: &events)
+                    } catch {
+                        failures.append(AgentCommand.Failure(index: index, error: error))
+                    }
+                case .endCycle(let time):
+                    if agent.endCycle(at: time, configuration: configuration, events: &events) == nil {
+                        let error = TrackerError(.noOpenCycle, "agent \(agentID) has no open cycle to end")
+                        failures.append(AgentCommand.Failure(index: index, error: error))
+                    }
+                }
+            }
+            return failures
+        }
+    }
+
     // MARK: Pauses
 
     public func isPaused(_ agentID: String) -> Bool {

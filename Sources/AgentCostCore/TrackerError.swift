@@ -15,6 +15,8 @@ public struct TrackerError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let invalidAmount = Code("invalid_amount")
         /// An agent or goal id that is empty or too long.
         public static let invalidID = Code("invalid_id")
+        /// An `endCycle` for an agent with no open cycle.
+        public static let noOpenCycle = Code("no_open_cycle")
         /// An agent the tracker has never seen.
         public static let unknownAgent = Code("unknown_agent")
         /// A resume of an agent that is still at or over its budget, without `force`.

@@ -49,14 +49,36 @@ public final class BatchApplier: Sendable {
     private func applyEvents(of batch: DecodedBatch, receivedAt: Timestamp) -> Ack {
         var ack = Ack(sequence: batch.sequence, status: .ok)
         var agents = AgentSet()
+        var run = AgentRun()
+
         for (index, event) in batch.enumerated() {
             let time = event.timeUnixNano == 0 ? receivedAt : Timestamp(nanosecondsSinceEpoch: event.timeUnixNano)
             let payload = event.payload
+            agents.insert(payload?.agentID ?? "")
+
+            // Cycle and spend events of one agent gather into a run, applied under one lock.
+            do throws(Rejection) {
+                if let (agentID, command, goalSpend) = try runCommand(payload, at: time) {
+                    if agentID != run.agentID {
+                        flush(&run, into: &ack)
+                        run.agentID = agentID
+                    }
+                    run.append(command, eventIndex: index, goalSpend: goalSpend)
+                    continue
+                }
+            } catch {
+                ack.rejections.append(Ack.Rejection(index: UInt32(index), reason: error.text))
+                continue
+            }
+
+            flush(&run, into: &ack)
             if let rejection = apply(payload, at: time) {
                 ack.rejections.append(Ack.Rejection(index: UInt32(index), reason: rejection.text))
             }
-            agents.insert(payload?.agentID ?? "")
         }
+        flush(&run, into: &ack)
+
+        ack.rejections.sort { $0.index < $1.index }
         ack.rejected = UInt32(ack.rejections.count)
         ack.applied = UInt32(batch.count) - ack.rejected
         ack.pausedAgents = agents.ordered.filter { tracker.isPaused($0) }
@@ -69,39 +91,77 @@ public final class BatchApplier: Sendable {
         return ack
     }
 
-    /// Applies one event; returns why it was rejected, or nil when it was applied.
+    /// The tracker command for a cycle or spend event, after validating it; nil for other kinds of events.
+    private func runCommand(_ payload: Event.Payload?, at time: Timestamp) throws(Rejection)
+        -> (agentID: String, command: AgentCommand, goalSpend: GoalSpend?)?
+    {
+        switch payload {
+        case .cycleStart(let start):
+            try checkAgent(start.agentID)
+            return (start.agentID, .startCycle(at: time), nil)
+        case .cycleEnd(let end):
+            try checkAgent(end.agentID)
+            return (end.agentID, .endCycle(at: time), nil)
+        case .spend(let spend):
+            try checkAgent(spend.agentID)
+            let cost = try checkCost(spend.costUSD, agentID: spend.agentID)
+            if !spend.goalID.isEmpty {
+                try checkGoal(spend.goalID)
+            }
+            guard spend.model.utf8.count <= Self.maximumModelLength else {
+                throw Rejection(
+                    "model_too_long",
+                    "model name of \(spend.model.utf8.count) bytes is over the limit of \(Self.maximumModelLength)"
+                )
+            }
+            let goalSpend = spend.goalID.isEmpty ? nil : GoalSpend(goalID: spend.goalID, cost: cost, time: time)
+            return (spend.agentID, .spend(cost, at: time), goalSpend)
+        default:
+            return nil
+        }
+    }
+
+    /// Applies the gathered run to the tracker, then its spends' goal attributions (only for spends the tracker
+    /// took), and records the run's rejections.
+    private func flush(_ run: inout AgentRun, into ack: inout Ack) {
+        guard !run.commands.isEmpty else { return }
+        defer { run.reset() }
+
+        let failures: [AgentCommand.Failure]
+        do {
+            failures = try tracker.apply(run.commands, to: run.agentID)
+        } catch {
+            for eventIndex in run.eventIndexes {
+                ack.rejections.append(
+                    Ack.Rejection(index: UInt32(eventIndex), reason: "\(error.code): \(error.message)"))
+            }
+            return
+        }
+        for failure in failures {
+            let reason = "\(failure.error.code): \(failure.error.message)"
+            ack.rejections.append(Ack.Rejection(index: UInt32(run.eventIndexes[failure.index]), reason: reason))
+        }
+        for (position, goalSpend) in run.goalSpends where !failures.contains(where: { $0.index == position }) {
+            do {
+                try goals.recordSpend(goalSpend.goalID, goalSpend.cost, at: goalSpend.time)
+            } catch {
+                // Validated before; only an overflowing goal total can land here. The agent's spend stands.
+                let reason = "\(error.code): \(error.message)"
+                ack.rejections.append(Ack.Rejection(index: UInt32(run.eventIndexes[position]), reason: reason))
+            }
+        }
+    }
+
+    /// Applies one budget, resume or goal event; returns why it was rejected, or nil when it was applied.
     private func apply(_ payload: Event.Payload?, at time: Timestamp) -> Rejection? {
         guard let payload else {
             return Rejection("missing_kind", "the event sets none of the kinds this server knows; upgrade the server")
         }
         do {
             switch payload {
-            case .cycleStart(let start):
-                try checkAgent(start.agentID)
-                try tracker.startCycle(start.agentID, at: time)
-
-            case .spend(let spend):
-                try checkAgent(spend.agentID)
-                let cost = try checkCost(spend.costUSD, agentID: spend.agentID)
-                if !spend.goalID.isEmpty {
-                    try checkGoal(spend.goalID)
-                }
-                guard spend.model.utf8.count <= Self.maximumModelLength else {
-                    throw Rejection(
-                        "model_too_long",
-                        "model name of \(spend.model.utf8.count) bytes is over the limit of \(Self.maximumModelLength)"
-                    )
-                }
-                try tracker.recordSpend(spend.agentID, cost, at: time)
-                if !spend.goalID.isEmpty {
-                    try goals.recordSpend(spend.goalID, cost, at: time)
-                }
-
-            case .cycleEnd(let end):
-                try checkAgent(end.agentID)
-                guard tracker.endCycle(end.agentID, at: time) != nil else {
-                    throw Rejection("no_open_cycle", "agent \(end.agentID) has no open cycle to end")
-                }
+            case .cycleStart, .spend, .cycleEnd:
+                // Applied in runs (see `runCommand`); they never reach this function.
+                break
 
             case .setBudget(let budget):
                 try checkAgent(budget.agentID)
@@ -202,6 +262,38 @@ public final class BatchApplier: Sendable {
             agents.insert(event.agentID)
         }
         return agents.ordered.filter { tracker.isPaused($0) }
+    }
+}
+
+/// A spend's attribution to a goal, applied after the agent's run.
+struct GoalSpend {
+    let goalID: String
+    let cost: Money
+    let time: Timestamp
+}
+
+/// Consecutive cycle and spend events of one agent, waiting to be applied together. Its buffers are reused from
+/// one run to the next.
+struct AgentRun {
+    var agentID = ""
+    private(set) var commands: [AgentCommand] = []
+    private(set) var eventIndexes: [Int] = []
+    /// Goal attributions, by position in `commands`.
+    private(set) var goalSpends: [(position: Int, spend: GoalSpend)] = []
+
+    mutating func append(_ command: AgentCommand, eventIndex: Int, goalSpend: GoalSpend?) {
+        if let goalSpend {
+            goalSpends.append((commands.count, goalSpend))
+        }
+        commands.append(command)
+        eventIndexes.append(eventIndex)
+    }
+
+    mutating func reset() {
+        agentID = ""
+        commands.removeAll(keepingCapacity: true)
+        eventIndexes.removeAll(keepingCapacity: true)
+        goalSpends.removeAll(keepingCapacity: true)
     }
 }
 

@@ -58,6 +58,7 @@ final class IngestLoop: @unchecked Sendable {
                     acceptPending(now: now)
                 } else if item.descriptor == wakeup.descriptor {
                     wakeup.drain()
+                    adoptFromInbox(now: now)
                 } else if let connection = connections[item.descriptor] {
                     service(connection, item, now: now)
                 }
@@ -71,6 +72,8 @@ final class IngestLoop: @unchecked Sendable {
         finishInFlight()
     }
 
+    /// Accepts every pending connection and deals them round-robin over all loops: the kernel tends to hand a
+    /// burst of connections to whichever loop is awake, which would leave the other cores idle.
     private func acceptPending(now: Double) {
         while true {
             let accepted: (socket: Socket, peer: String)?
@@ -82,35 +85,59 @@ final class IngestLoop: @unchecked Sendable {
             }
             guard let (socket, peer) = accepted else { return }
 
-            let open = server.metrics.connectionsOpen.load(ordering: .relaxed)
-            guard open < server.configuration.maxConnections else {
+            let open = server.metrics.connectionsOpen.add(1, ordering: .relaxed).newValue
+            guard open <= server.configuration.maxConnections else {
+                server.metrics.connectionsOpen.subtract(1, ordering: .relaxed)
                 server.metrics.connectionClosed("too_many_connections")
                 socket.close()
                 logger.warn(
                     "connection refused: too many connections",
-                    ["peer": peer, "open": open, "limit": server.configuration.maxConnections]
+                    ["peer": peer, "open": open - 1, "limit": server.configuration.maxConnections]
                 )
                 continue
             }
-            do {
-                try epoll.add(socket.descriptor, [.readable, .peerClosed])
-            } catch {
-                socket.close()
-                logger.warn("cannot watch connection", ["peer": peer, "err": error])
-                continue
-            }
-
-            server.metrics.connectionsOpen.add(1, ordering: .relaxed)
             server.metrics.connectionsAccepted.add(1, ordering: .relaxed)
-            connections[socket.descriptor] = Connection(
-                socket: socket,
-                peer: peer,
-                limits: server.configuration.limits,
-                authenticated: server.configuration.token == nil,
-                now: now
-            )
-            logger.debug("connection accepted", ["peer": peer, "loop": index])
+            let target = server.nextLoop()
+            if target === self {
+                adopt(socket, peer: peer, now: now)
+            } else {
+                target.inbox.withLock { $0.append((socket, peer)) }
+                target.wake()
+            }
         }
+    }
+
+    /// Connections accepted by another loop for this one.
+    let inbox = Mutex<[(socket: Socket, peer: String)]>([])
+
+    private func adoptFromInbox(now: Double) {
+        let arrivals = inbox.withLock { inbox in
+            defer { inbox.removeAll() }
+            return inbox
+        }
+        for (socket, peer) in arrivals {
+            adopt(socket, peer: peer, now: now)
+        }
+    }
+
+    private func adopt(_ socket: Socket, peer: String, now: Double) {
+        do {
+            try epoll.add(socket.descriptor, [.readable, .peerClosed])
+        } catch {
+            server.metrics.connectionsOpen.subtract(1, ordering: .relaxed)
+            server.metrics.connectionClosed("epoll_error")
+            socket.close()
+            logger.warn("cannot watch connection", ["peer": peer, "err": error])
+            return
+        }
+        connections[socket.descriptor] = Connection(
+            socket: socket,
+            peer: peer,
+            limits: server.configuration.limits,
+            authenticated: server.configuration.token == nil,
+            now: now
+        )
+        logger.debug("connection accepted", ["peer": peer, "loop": index])
     }
 
     private func service(_ connection: Connection, _ readiness: Epoll.Readiness, now: Double) {
@@ -359,6 +386,7 @@ final class IngestLoop: @unchecked Sendable {
         // Connections already in the listen backlog were sent by clients before the shutdown: take them too.
         acceptPending(now: Clock.monotonicSeconds())
         epoll.remove(listener.descriptor)
+        adoptFromInbox(now: Clock.monotonicSeconds())
         let deadline = Clock.monotonicSeconds() + 5
         for connection in Array(connections.values) {
             let now = Clock.monotonicSeconds()

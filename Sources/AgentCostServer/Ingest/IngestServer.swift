@@ -39,6 +39,8 @@ public final class IngestServer: Sendable {
     let logger: Logger
     private let state = Mutex<Running?>(nil)
     let stopping = Atomic<Bool>(false)
+    private let loops = Mutex<[IngestLoop]>([])
+    private let nextLoopIndex = Atomic<Int>(0)
 
     private struct Running: Sendable {
         let listener: Socket
@@ -64,8 +66,10 @@ public final class IngestServer: Sendable {
         var threads: [OSThread] = []
         do {
             for index in 0..<configuration.loopCount {
-                let loop = try IngestLoop(index: index, server: self, listener: listener)
-                loops.append(loop)
+                loops.append(try IngestLoop(index: index, server: self, listener: listener))
+            }
+            self.loops.withLock { $0 = loops }
+            for loop in loops {
                 threads.append(try OSThread { loop.run() })
             }
         } catch {
@@ -76,12 +80,20 @@ public final class IngestServer: Sendable {
             throw error
         }
         state.withLock { $0 = Running(listener: listener, loops: loops, threads: threads) }
+        self.loops.withLock { $0 = loops }
         let port = listener.localPort
         logger.info(
             "ingest listening",
             ["address": ListenAddress(host: configuration.listenAddress.host, port: port), "loops": loops.count]
         )
         return port
+    }
+
+    /// The loop that takes the next accepted connection, round-robin.
+    func nextLoop() -> IngestLoop {
+        loops.withLock { loops in
+            loops[nextLoopIndex.add(1, ordering: .relaxed).oldValue % loops.count]
+        }
     }
 
     /// Stops accepting, finishes and acknowledges the frames already received, closes every connection, and waits
