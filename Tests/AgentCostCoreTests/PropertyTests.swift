@@ -117,3 +117,58 @@ struct PropertyTests {
         #expect(forcedResumes > 0)
     }
 }
+
+@Suite("Runs of commands")
+struct AgentCommandTests {
+    @Test("a run applied under one lock has exactly the effect of the same calls one by one", arguments: 1...5)
+    func runEqualsCalls(seed: UInt64) throws {
+        var random = SeededGenerator(state: seed)
+        let oneByOne = EventLog()
+        let inRuns = EventLog()
+        let single = try HeartbeatTracker(eventHandler: oneByOne.handler)
+        let batched = try HeartbeatTracker(eventHandler: inRuns.handler)
+        try single.setBudget("a", budget: 3, at: noon)
+        try batched.setBudget("a", budget: 3, at: noon)
+
+        var clock = noon
+        for _ in 0..<40 {
+            var commands: [AgentCommand] = []
+            for _ in 0..<Int.random(in: 1...12, using: &random) {
+                clock = clock.advanced(bySeconds: 10)
+                switch Int.random(in: 0..<10, using: &random) {
+                case 0..<2: commands.append(.startCycle(at: clock))
+                case 2..<4: commands.append(.endCycle(at: clock))
+                case 4: commands.append(.spend(Money(nanos: -1), at: clock))
+                default:
+                    commands.append(.spend(Money(nanos: Int64.random(in: 0...90_000_000, using: &random)), at: clock))
+                }
+            }
+
+            let failures = try batched.apply(commands, to: "a")
+            var expectedFailures: [Int] = []
+            for (index, command) in commands.enumerated() {
+                switch command {
+                case .startCycle(let time):
+                    try single.startCycle("a", at: time)
+                case .endCycle(let time):
+                    if single.endCycle("a", at: time) == nil { expectedFailures.append(index) }
+                case .spend(let cost, let time):
+                    do { try single.recordSpend("a", cost, at: time) } catch { expectedFailures.append(index) }
+                }
+            }
+            #expect(failures.map(\.index) == expectedFailures)
+        }
+
+        #expect(batched.agentSummary("a") == single.agentSummary("a"))
+        #expect(batched.agentCycles("a", limit: 100) == single.agentCycles("a", limit: 100))
+        #expect(inRuns.events == oneByOne.events)
+        #expect(oneByOne.pauses.count == 1)
+    }
+
+    @Test("a run for an invalid agent id applies nothing")
+    func invalidRun() throws {
+        let tracker = try HeartbeatTracker()
+        #expect(throws: TrackerError.self) { try tracker.apply([.startCycle(at: noon)], to: "") }
+        #expect(tracker.agentCount == 0)
+    }
+}
