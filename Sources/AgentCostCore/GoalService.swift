@@ -15,9 +15,17 @@ public final class GoalService: Sendable {
     /// - Parameters:
     ///   - defaultWarningRatio: the share of a budget at which a goal warning fires, unless a goal names its own.
     ///   - eventHandler: receives `goalWarning` and `goalExceeded` events.
-    public init(defaultWarningRatio: Double = 0.8, eventHandler: EventHandler? = nil) throws(TrackerError) {
+    ///   - maximumGoals: the cardinality guard: creating or registering a goal beyond this many is refused.
+    public init(
+        defaultWarningRatio: Double = 0.8,
+        maximumGoals: Int = 10_000,
+        eventHandler: EventHandler? = nil
+    ) throws(TrackerError) {
         try TrackerConfiguration.validateWarningRatio(defaultWarningRatio)
-        self.book = Mutex(GoalBook(defaultWarningRatio: defaultWarningRatio))
+        guard maximumGoals >= 1 else {
+            throw TrackerError(.invalidConfiguration, "maximum goals \(maximumGoals) must be at least 1")
+        }
+        self.book = Mutex(GoalBook(defaultWarningRatio: defaultWarningRatio, maximumGoals: maximumGoals))
         self.defaultWarningRatio = defaultWarningRatio
         self.eventHandler = eventHandler
     }
@@ -151,9 +159,21 @@ struct GoalBook: Sendable {
     private(set) var goals: [String: Goal] = [:]
     /// The warning ratio of goals registered by spend.
     let defaultWarningRatio: Double
+    let maximumGoals: Int
 
-    init(defaultWarningRatio: Double) {
+    init(defaultWarningRatio: Double, maximumGoals: Int) {
         self.defaultWarningRatio = defaultWarningRatio
+        self.maximumGoals = maximumGoals
+    }
+
+    private func checkRoom(for id: String) throws(TrackerError) {
+        guard goals[id] != nil || goals.count < maximumGoals else {
+            throw TrackerError(
+                .tooManyGoals,
+                "goal \(id) would be goal number \(maximumGoals + 1), over the limit of \(maximumGoals); "
+                    + "raise --tracker.max-goals or reuse goal ids"
+            )
+        }
     }
 
     mutating func create(
@@ -167,6 +187,7 @@ struct GoalBook: Sendable {
         if let existing = goals[id], !existing.isImplicit {
             throw TrackerError(.duplicateGoal, "goal \(id) already exists; choose another id")
         }
+        try checkRoom(for: id)
         if let parent {
             guard goals[parent] != nil else {
                 throw TrackerError(
@@ -203,6 +224,7 @@ struct GoalBook: Sendable {
     }
 
     mutating func recordSpend(_ id: String, _ cost: Money, at time: Timestamp) throws(TrackerError) -> [TrackerEvent] {
+        try checkRoom(for: id)
         if goals[id] == nil {
             goals[id] = Goal(name: id, warningRatio: defaultWarningRatio, isImplicit: true)
         }

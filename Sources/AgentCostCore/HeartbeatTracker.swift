@@ -14,6 +14,7 @@ public final class HeartbeatTracker: Sendable {
 
     public let configuration: TrackerConfiguration
     private let shards: [Shard]
+    private let agentTotal = Atomic<Int>(0)
     private let pauseHandler: PauseHandler?
     private let eventHandler: EventHandler?
 
@@ -80,7 +81,7 @@ public final class HeartbeatTracker: Sendable {
         let ratio = warningRatio ?? configuration.defaultWarningRatio
         try TrackerConfiguration.validateWarningRatio(ratio)
 
-        upsert(agentID) { agent, events in
+        try upsert(agentID) { agent, events in
             agent.setBudget(budget, period: period, warningRatio: ratio, at: time, events: &events)
         }
     }
@@ -113,7 +114,7 @@ public final class HeartbeatTracker: Sendable {
     public func startCycle(_ agentID: String, at time: Timestamp) throws(TrackerError) -> CycleID {
         try Identifier.validate(agentID, kind: "agent")
         let configuration = configuration
-        return upsert(agentID) { agent, events in
+        return try upsert(agentID) { agent, events in
             agent.startCycle(at: time, configuration: configuration, events: &events)
         }
     }
@@ -163,7 +164,7 @@ public final class HeartbeatTracker: Sendable {
     public func apply(_ commands: [AgentCommand], to agentID: String) throws(TrackerError) -> [AgentCommand.Failure] {
         try Identifier.validate(agentID, kind: "agent")
         let configuration = configuration
-        return upsert(agentID) { agent, events in
+        return try upsert(agentID) { agent, events in
             var failures: [AgentCommand.Failure] = []
             for (index, command) in commands.enumerated() {
                 switch command {
@@ -253,7 +254,7 @@ public final class HeartbeatTracker: Sendable {
     }
 
     public var agentCount: Int {
-        shards.reduce(0) { count, shard in count + shard.agents.withLock { $0.count } }
+        agentTotal.load(ordering: .relaxed)
     }
 
     // MARK: Locking
@@ -273,18 +274,28 @@ public final class HeartbeatTracker: Sendable {
         }
     }
 
-    /// Runs `body` on the agent under its shard's lock, creating the agent if it is new, then delivers the events
-    /// it produced.
-    private func upsert<Result: Sendable, Failure: Error>(
+    /// Runs `body` on the agent under its shard's lock, creating the agent if it is new (within the cardinality
+    /// guard), then delivers the events it produced.
+    private func upsert<Result: Sendable>(
         _ agentID: String,
-        _ body: (inout AgentState, inout [TrackerEvent]) throws(Failure) -> Result
-    ) throws(Failure) -> Result {
+        _ body: (inout AgentState, inout [TrackerEvent]) throws(TrackerError) -> Result
+    ) throws(TrackerError) -> Result {
         let configuration = configuration
         let (result, events) = try shard(for: agentID).agents.withLock {
-            (agents) throws(Failure) -> (Result, [TrackerEvent]) in
+            (agents) throws(TrackerError) -> (Result, [TrackerEvent]) in
             var events: [TrackerEvent] = []
-            let result = try body(
-                &agents[agentID, default: AgentState(id: agentID, configuration: configuration)], &events)
+            if agents[agentID] == nil {
+                guard self.agentTotal.add(1, ordering: .relaxed).newValue <= configuration.maximumAgents else {
+                    self.agentTotal.subtract(1, ordering: .relaxed)
+                    throw TrackerError(
+                        .tooManyAgents,
+                        "agent \(agentID) would be agent number \(configuration.maximumAgents + 1), over the limit of "
+                            + "\(configuration.maximumAgents); raise --tracker.max-agents or reuse agent ids"
+                    )
+                }
+                agents[agentID] = AgentState(id: agentID, configuration: configuration)
+            }
+            let result = try body(&agents[agentID]!, &events)
             return (result, events)
         }
         deliver(events)

@@ -10,19 +10,23 @@ public struct TrackerConfiguration: Sendable, Hashable {
     public var retainedCycles: Int = 20
     /// The share of a budget at which a warning fires, when `setBudget` names none.
     public var defaultWarningRatio: Double = 0.8
+    /// The cardinality guard: events that would create an agent beyond this many are refused (`tooManyAgents`).
+    public var maximumAgents: Int = 1_000_000
 
     public init(
         anomalyMultiplier: Double = 2.0,
         rollingWindow: Int = 10,
         minimumHistory: Int = 1,
         retainedCycles: Int = 20,
-        defaultWarningRatio: Double = 0.8
+        defaultWarningRatio: Double = 0.8,
+        maximumAgents: Int = 1_000_000
     ) {
         self.anomalyMultiplier = anomalyMultiplier
         self.rollingWindow = rollingWindow
         self.minimumHistory = minimumHistory
         self.retainedCycles = retainedCycles
         self.defaultWarningRatio = defaultWarningRatio
+        self.maximumAgents = maximumAgents
     }
 
     /// Checks every setting, naming the first one out of range.
@@ -50,6 +54,9 @@ public struct TrackerConfiguration: Sendable, Hashable {
             )
         }
         try Self.validateWarningRatio(defaultWarningRatio)
+        guard maximumAgents >= 1 else {
+            throw TrackerError(.invalidConfiguration, "maximum agents \(maximumAgents) must be at least 1")
+        }
     }
 
     static func validateWarningRatio(_ ratio: Double) throws(TrackerError) {

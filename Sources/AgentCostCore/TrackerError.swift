@@ -27,6 +27,9 @@ public struct TrackerError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let unknownParentGoal = Code("unknown_parent_goal")
         /// A goal the service has never seen.
         public static let unknownGoal = Code("unknown_goal")
+        /// A new agent or goal beyond the configured maximum (the cardinality guard).
+        public static let tooManyAgents = Code("too_many_agents")
+        public static let tooManyGoals = Code("too_many_goals")
         /// A tracker setting outside its allowed range.
         public static let invalidConfiguration = Code("invalid_configuration")
     }

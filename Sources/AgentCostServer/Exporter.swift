@@ -29,7 +29,10 @@ public final class Exporter: Sendable {
         self.logger = logger
         do {
             tracker = try HeartbeatTracker(configuration: configuration.tracker)
-            goals = try GoalService(defaultWarningRatio: configuration.tracker.defaultWarningRatio)
+            goals = try GoalService(
+                defaultWarningRatio: configuration.tracker.defaultWarningRatio,
+                maximumGoals: configuration.maximumGoals
+            )
         } catch {
             throw ConfigurationError(error.message)
         }

@@ -11,6 +11,7 @@ public struct ExporterConfiguration: Sendable, Equatable {
     public var dataDirectory = "data"
     public var logLevel = "info"
     public var tracker = TrackerConfiguration()
+    public var maximumGoals = 10_000
     public var ingestLoops = 2
     public var ingestMaxConnections = 10_000
     public var ingestIdleTimeoutSeconds = 300.0
@@ -127,6 +128,12 @@ public struct ExporterConfiguration: Sendable, Equatable {
         } current: {
             "\($0.tracker.retainedCycles)"
         },
+        Flag("tracker.max-agents", "Cardinality guard: events that would track more agents than this are rejected.") {
+            $0.tracker.maximumAgents = try parseInteger($1, flag: "tracker.max-agents", in: 1...100_000_000)
+        } current: { "\($0.tracker.maximumAgents)" },
+        Flag("tracker.max-goals", "Cardinality guard: events that would track more goals than this are rejected.") {
+            $0.maximumGoals = try parseInteger($1, flag: "tracker.max-goals", in: 1...10_000_000)
+        } current: { "\($0.maximumGoals)" },
         Flag("tracker.warning-ratio", "Default share of a budget at which a budget warning fires.") {
             $0.tracker.defaultWarningRatio = try parseNumber($1, flag: "tracker.warning-ratio")
         } current: {

@@ -125,3 +125,34 @@ struct GoalServiceTests {
         #expect(goals.goalCount == 0)
     }
 }
+
+@Suite("Cardinality guard")
+struct CardinalityTests {
+    @Test("events that would create an agent past the maximum are refused and nothing is lost in silence")
+    func maximumAgents() throws {
+        let tracker = try HeartbeatTracker(configuration: TrackerConfiguration(maximumAgents: 2))
+        try tracker.recordSpend("a", 0.10, at: at(0))
+        try tracker.startCycle("b", at: at(0))
+
+        let error = #expect(throws: TrackerError.self) { try tracker.recordSpend("c", 0.10, at: at(1)) }
+        #expect(error?.code == .tooManyAgents)
+        #expect(error?.message.contains("--tracker.max-agents") == true)
+        #expect(throws: TrackerError.self) { try tracker.setBudget("d", budget: 1, at: at(1)) }
+
+        // Known agents go on as before.
+        try tracker.recordSpend("a", 0.10, at: at(2))
+        #expect(tracker.agentCount == 2)
+        #expect(tracker.allAgents() == ["a", "b"])
+    }
+
+    @Test("creating or registering a goal past the maximum is refused")
+    func maximumGoals() throws {
+        let goals = try GoalService(maximumGoals: 1)
+        try goals.createGoal("one", name: "One", at: at(0))
+        #expect(throws: TrackerError.self) { try goals.createGoal("two", name: "Two", at: at(0)) }
+        let error = #expect(throws: TrackerError.self) { try goals.recordSpend("three", 0.1, at: at(0)) }
+        #expect(error?.code == .tooManyGoals)
+        try goals.recordSpend("one", 0.1, at: at(0))
+        #expect(goals.allGoals() == ["one"])
+    }
+}
