@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "AgentCostCore", targets: ["AgentCostCore"]),
         .library(name: "AgentCostWire", targets: ["AgentCostWire"]),
+        .library(name: "AgentCostClient", targets: ["AgentCostClient"]),
         .executable(name: "agentcost-exporter", targets: ["agentcost-exporter"]),
     ],
     targets: [
@@ -46,6 +47,13 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
 
+        // The Swift client: batches events, sends them over TCP, retries until every batch is acknowledged.
+        .target(
+            name: "AgentCostClient",
+            dependencies: ["AgentCostWire", "AgentCostLog"],
+            swiftSettings: strictSwift6
+        ),
+
         .executableTarget(
             name: "agentcost-exporter",
             dependencies: ["AgentCostServer", "AgentCostLog"],
@@ -63,6 +71,11 @@ let package = Package(
         .testTarget(
             name: "AgentCostWireTests",
             dependencies: ["AgentCostWire", "CBaseline"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "AgentCostClientTests",
+            dependencies: ["AgentCostClient", "AgentCostWire"],
             swiftSettings: strictSwift6
         ),
         .testTarget(name: "AgentCostCoreTests", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),
