@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "AgentCostWire", targets: ["AgentCostWire"]),
         .library(name: "AgentCostClient", targets: ["AgentCostClient"]),
         .executable(name: "agentcost-exporter", targets: ["agentcost-exporter"]),
+        .executable(name: "agentcostctl", targets: ["agentcostctl"]),
     ],
     targets: [
         // The tracker: agents, cycles, budgets, goals, money. Pure: no Foundation, no I/O, time is passed in.
@@ -60,6 +61,13 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
 
+        // The operator's and load tester's tool: replay JSON lines, generate and blast pre-compressed frames.
+        .executableTarget(
+            name: "agentcostctl",
+            dependencies: ["AgentCostClient", "AgentCostWire", "AgentCostLog"],
+            swiftSettings: strictSwift6
+        ),
+
         // `make bench`: measurements printed as ratios against a baseline taken in the same run.
         .executableTarget(
             name: "agentcost-bench",
@@ -75,7 +83,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentCostClientTests",
-            dependencies: ["AgentCostClient", "AgentCostWire"],
+            dependencies: ["AgentCostClient", "AgentCostWire", "agentcostctl"],
             swiftSettings: strictSwift6
         ),
         .testTarget(name: "AgentCostCoreTests", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),
