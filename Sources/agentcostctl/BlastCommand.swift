@@ -203,8 +203,9 @@ enum BlastCommand {
             }
         } catch {
             tally.state.withLock { $0.errors.append("\(error)") }
+            // Wakes the writer; the descriptor closes when both threads are done with the connection.
+            link.shutdown()
         }
-        link.close()
     }
 
     private static func formatted(_ value: Double) -> String {

@@ -11,7 +11,9 @@ import Synchronization
 /// A one-connection-at-a-time ingest server on 127.0.0.1 that answers batches according to a script.
 ///
 /// It keeps exactly-once state like the real server: a batch at or below the producer's highest applied sequence is
-/// acknowledged OK with `applied` 0 and not applied again.
+/// acknowledged OK with `applied` 0 and not applied again. Once it answers RETRY_LATER on a connection it answers
+/// RETRY_LATER to every later batch on that connection, as docs/protocol.md requires: applying a pipelined later
+/// batch would make the refused one a "duplicate" when it is resent, and lose it.
 final class ScriptedServer: Sendable {
     /// What the server does with one batch frame.
     enum Reply: Sendable {
@@ -104,13 +106,14 @@ final class ScriptedServer: Sendable {
     private func handle(_ connection: Int32) {
         var decoder = FrameDecoder()
         var buffer = [UInt8](repeating: 0, count: 65536)
+        var refusing = false
         while true {
             let received = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress!, $0.count, 0) }
             guard received > 0 else { return }
             decoder.append(buffer[0..<received])
             do {
                 while let frame = try decoder.nextFrame() {
-                    guard let ack = try answer(frame) else { return }
+                    guard let ack = try answer(frame, refusing: &refusing) else { return }
                     let bytes = try ack.makeFrame().serialized()
                     _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
                 }
@@ -121,7 +124,7 @@ final class ScriptedServer: Sendable {
     }
 
     /// The ack for one frame, or `nil` to drop the connection.
-    private func answer(_ frame: Frame) throws -> Ack? {
+    private func answer(_ frame: Frame, refusing: inout Bool) throws -> Ack? {
         if frame.type == .hello {
             let hello = try Hello(decoding: frame)
             state.withLock { $0.hellos.append(hello) }
@@ -132,8 +135,12 @@ final class ScriptedServer: Sendable {
         }
         let batch = try Batch(decoding: frame)
         let paused = pausedAgentsFor(batch)
-        return state.withLock { record -> Ack? in
+        let alreadyRefusing = refusing
+        let ack = state.withLock { record -> Ack? in
             record.received.append(batch)
+            guard !alreadyRefusing else {
+                return Ack(sequence: batch.sequence, status: .retryLater, message: "still busy")
+            }
             let reply = record.script.isEmpty ? .ok : record.script.removeFirst()
             switch reply {
             case .dropConnection:
@@ -153,6 +160,10 @@ final class ScriptedServer: Sendable {
                     sequence: batch.sequence, status: .ok, applied: UInt32(batch.events.count), pausedAgents: paused)
             }
         }
+        if ack?.status == .retryLater {
+            refusing = true
+        }
+        return ack
     }
 }
 
