@@ -25,6 +25,8 @@ final class ScriptedServer: Sendable {
         case reject
         /// Closes the connection without answering.
         case dropConnection
+        /// Never answers (the client must time out); keeps the connection open.
+        case ignore
     }
 
     struct Record: Sendable {
@@ -113,7 +115,8 @@ final class ScriptedServer: Sendable {
             decoder.append(buffer[0..<received])
             do {
                 while let frame = try decoder.nextFrame() {
-                    guard let ack = try answer(frame, refusing: &refusing) else { return }
+                    guard let reply = try answer(frame, refusing: &refusing) else { return }
+                    guard let ack = reply else { continue }
                     let bytes = try ack.makeFrame().serialized()
                     _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
                 }
@@ -123,8 +126,8 @@ final class ScriptedServer: Sendable {
         }
     }
 
-    /// The ack for one frame, or `nil` to drop the connection.
-    private func answer(_ frame: Frame, refusing: inout Bool) throws -> Ack? {
+    /// The ack for one frame; `nil` to drop the connection, `.some(nil)` to send nothing.
+    private func answer(_ frame: Frame, refusing: inout Bool) throws -> Ack?? {
         if frame.type == .hello {
             let hello = try Hello(decoding: frame)
             state.withLock { $0.hellos.append(hello) }
@@ -136,7 +139,7 @@ final class ScriptedServer: Sendable {
         let batch = try Batch(decoding: frame)
         let paused = pausedAgentsFor(batch)
         let alreadyRefusing = refusing
-        let ack = state.withLock { record -> Ack? in
+        let ack = state.withLock { record -> Ack?? in
             record.received.append(batch)
             guard !alreadyRefusing else {
                 return Ack(sequence: batch.sequence, status: .retryLater, message: "still busy")
@@ -145,6 +148,8 @@ final class ScriptedServer: Sendable {
             switch reply {
             case .dropConnection:
                 return nil
+            case .ignore:
+                return .some(nil)
             case .retryLater:
                 return Ack(sequence: batch.sequence, status: .retryLater, message: "busy")
             case .reject:
@@ -160,7 +165,7 @@ final class ScriptedServer: Sendable {
                     sequence: batch.sequence, status: .ok, applied: UInt32(batch.events.count), pausedAgents: paused)
             }
         }
-        if ack?.status == .retryLater {
+        if ack??.status == .retryLater {
             refusing = true
         }
         return ack

@@ -183,4 +183,60 @@ struct SpendClientTests {
         #expect(server.record.applied == [spend(0)])
         #expect(try client.close().map(\.sequence) == [1])
     }
+
+    @Test func unansweredBatchTimesOutAndIsResentOnANewConnection() throws {
+        let server = try ScriptedServer(script: [.ignore])
+        defer { server.stop() }
+        var settings = configuration(server)
+        settings.ackTimeout = .milliseconds(200)
+        let client = try SpendClient(configuration: settings)
+        try client.send(spend(0))
+        try client.send(spend(1))
+        #expect(try client.close().map(\.sequence) == [1])
+        #expect(server.record.received.map(\.sequence) == [1, 1])
+        #expect(server.record.connections == 2)
+        #expect(server.record.applied == [spend(0), spend(1)])
+    }
+
+    @Test func concurrentSendersLoseAndDuplicateNothing() throws {
+        let server = try ScriptedServer(script: [.ok, .retryLater, .ok, .dropConnection])
+        defer { server.stop() }
+        var settings = configuration(server, batchSize: 7)
+        settings.maxUnackedBatches = 3
+        let client = try SpendClient(configuration: settings)
+        let threads = 4
+        let perThread = 50
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            for index in 0..<perThread {
+                do {
+                    try client.send(spend(thread * 1000 + index, agent: "agent-\(thread)"))
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+        }
+        let acks = try client.close()
+
+        #expect(failures.withLock { $0 }.isEmpty)
+        let sequences = acks.map(\.sequence)
+        #expect(sequences == Array(1...UInt64(sequences.count)))
+        let applied = server.record.applied
+        #expect(applied.count == threads * perThread)
+        #expect(Set(applied).count == threads * perThread)
+        // Each thread's events arrive in the order that thread sent them.
+        for thread in 0..<threads {
+            let times = applied.filter { $0.agentIDForTest == "agent-\(thread)" }.map(\.timeUnixNano)
+            #expect(times == times.sorted())
+        }
+    }
+}
+
+extension Event {
+    fileprivate var agentIDForTest: String? {
+        if case .spend(let fields) = payload {
+            return fields.agentID
+        }
+        return nil
+    }
 }
