@@ -14,6 +14,9 @@ import Synchronization
 /// jitter, and resends the same batches with the same sequences (the server applies a sequence once). A batch the
 /// server `REJECTED` is dropped and its ack reported. The agents the acks report as paused are in `pausedAgents`.
 ///
+/// Pipelining relies on the server's rule that after a `RETRY_LATER` it refuses every later batch of the connection
+/// (docs/protocol.md); otherwise a later batch applied first would make the refused one look like a duplicate.
+///
 /// All methods are synchronous and may be called from any thread. Sending and waiting for acks happen on the
 /// calling thread, one thread at a time; `send(_:)` only blocks when it completes a batch.
 public final class SpendClient: Sendable {
@@ -263,6 +266,7 @@ public final class SpendClient: Sendable {
                     + "\(ack.sequence) (status \(ack.status)): \(ack.message.isEmpty ? "no message" : ack.message)")
         }
         if ack.status == .retryLater {
+            link.inFlight[0].wasRefused = true
             throw SpendClientError(
                 .retryLater,
                 "\(configuration.address) answered batch \(ack.sequence) with RETRY_LATER"
@@ -272,6 +276,14 @@ public final class SpendClient: Sendable {
         link.inFlight.removeFirst()
         if ack.status == .ok {
             updatePausedAgents(with: ack, of: oldest.batch)
+            if oldest.wasRefused && ack.applied == 0 && ack.rejected == 0 && !oldest.batch.events.isEmpty {
+                // Either an earlier ack of it was lost, or the server applied a later batch after refusing this
+                // one (which docs/protocol.md forbids) and its events are lost; the client cannot tell which.
+                configuration.logger?.warn(
+                    "batch refused with RETRY_LATER was acknowledged as a duplicate; if the server applied a later "
+                        + "batch in between, its events were lost",
+                    ["sequence": ack.sequence, "events": oldest.batch.events.count])
+            }
         } else {
             configuration.logger?.warn(
                 "batch rejected and dropped",
@@ -398,6 +410,8 @@ private struct Link {
 private struct InFlightBatch {
     let batch: Batch
     let frame: [UInt8]
+    /// Whether the server answered it RETRY_LATER at least once.
+    var wasRefused = false
 }
 
 extension Event {

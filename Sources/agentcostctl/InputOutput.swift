@@ -4,10 +4,13 @@ import AgentCostClient
 import Foundation
 
 enum InputOutput {
-    /// The contents of `path`.
+    /// The contents of `path`, or of standard input for `-`.
     ///
     /// - Throws: `CtlError` with code `failure` naming the file.
     static func readFile(_ path: String) throws(CtlError) -> Data {
+        if path == "-" {
+            return FileHandle.standardInput.readDataToEndOfFile()
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CtlError(.failure, "cannot read file '\(path)'; check that it exists and is readable")
         }

@@ -8,7 +8,8 @@ enum ReplayCommand {
     static let help = """
         Usage: agentcostctl replay FILE [FLAGS]
 
-        Sends the events of FILE, one JSON object per line, and prints each ack and a total.
+        Sends the events of FILE (- for standard input), one JSON object per line, and prints each ack and a
+        total.
         A line looks like
           {"type":"spend","agent_id":"a1","cost_usd":0.05,"goal_id":"g","model":"gpt-4o",
            "input_tokens":10,"output_tokens":5,"time_unix_nano":1700000000000000000}
