@@ -203,9 +203,10 @@ enum BlastCommand {
             }
         } catch {
             tally.state.withLock { $0.errors.append("\(error)") }
-            // Wakes the writer; the descriptor closes when both threads are done with the connection.
-            link.shutdown()
         }
+        // Ends the connection (and wakes the writer after an error); the descriptor closes when both threads are
+        // done with it.
+        link.shutdown()
     }
 
     private static func formatted(_ value: Double) -> String {

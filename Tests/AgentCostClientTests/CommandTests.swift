@@ -50,6 +50,27 @@ struct CommandTests {
         #expect(server.record.applied.count == 300)
     }
 
+    @Test func blastOverSeveralConnectionsUsesAProducerPerConnection() throws {
+        let server = try ScriptedServer(script: [])
+        defer { server.stop() }
+        let path = temporaryPath("frames.bin")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try GenerateCommand.run(["--out", path, "--frames", "2", "--events-per-frame", "10", "--level", "1"])
+
+        try BlastCommand.run([path, "--address", "127.0.0.1:\(server.port)", "--connections", "3"])
+
+        #expect(server.record.connections == 3)
+        #expect(Set(server.record.received.map(\.producerID)).count == 3)
+        #expect(server.record.applied.count == 60)
+    }
+
+    @Test func blastRefusesKeepProducerWithRepeats() {
+        let error = #expect(throws: CtlError.self) {
+            try BlastCommand.run(["frames.bin", "--keep-producer", "--repeat", "2"])
+        }
+        #expect(error?.code == .usage)
+    }
+
     @Test func connectionFailureNamesTheAddress() throws {
         let server = try ScriptedServer(script: [])
         let port = server.port
