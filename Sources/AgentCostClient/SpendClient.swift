@@ -195,7 +195,8 @@ public final class SpendClient: Sendable {
             do {
                 try step(&link)
                 return
-            } catch  where error.isRetryable {
+            } catch {
+                guard error.isRetryable else { throw error }
                 link.disconnect()
                 failures += 1
                 let now = ContinuousClock.now
