@@ -13,7 +13,9 @@ let package = Package(
     products: [
         .library(name: "AgentCostCore", targets: ["AgentCostCore"]),
         .library(name: "AgentCostWire", targets: ["AgentCostWire"]),
+        .library(name: "AgentCostClient", targets: ["AgentCostClient"]),
         .executable(name: "agentcost-exporter", targets: ["agentcost-exporter"]),
+        .executable(name: "agentcostctl", targets: ["agentcostctl"]),
     ],
     targets: [
         // The tracker: agents, cycles, budgets, goals, money. Pure: no Foundation, no I/O, time is passed in.
@@ -52,9 +54,23 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
 
+        // The Swift client: batches events, sends them over TCP, retries until every batch is acknowledged.
+        .target(
+            name: "AgentCostClient",
+            dependencies: ["AgentCostWire", "AgentCostLog"],
+            swiftSettings: strictSwift6
+        ),
+
         .executableTarget(
             name: "agentcost-exporter",
             dependencies: ["AgentCostServer", "AgentCostLog", "AgentCostCore"],
+            swiftSettings: strictSwift6
+        ),
+
+        // The operator's and load tester's tool: replay JSON lines, generate and blast pre-compressed frames.
+        .executableTarget(
+            name: "agentcostctl",
+            dependencies: ["AgentCostClient", "AgentCostWire", "AgentCostLog"],
             swiftSettings: strictSwift6
         ),
 
@@ -71,6 +87,11 @@ let package = Package(
         .testTarget(
             name: "AgentCostWireTests",
             dependencies: ["AgentCostWire", "CBaseline"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "AgentCostClientTests",
+            dependencies: ["AgentCostClient", "AgentCostWire", "agentcostctl"],
             swiftSettings: strictSwift6
         ),
         .testTarget(name: "AgentCostCoreTests", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),
