@@ -96,6 +96,11 @@ public final class GoalService: Sendable {
         book.withLock { $0.cost(of: goalID) }
     }
 
+    /// Every goal's costs, sorted by id.
+    public func allGoalCosts() -> [GoalCost] {
+        book.withLock { book in book.goals.keys.sorted().compactMap { book.cost(of: $0) } }
+    }
+
     /// Every goal's id, sorted.
     public func allGoals() -> [String] {
         book.withLock { $0.goals.keys.sorted() }

@@ -259,6 +259,13 @@ public final class HeartbeatTracker: Sendable {
 
     // MARK: Locking
 
+    /// Runs `body` with each shard's agents in turn, under that shard's lock.
+    func forEachShard(_ body: (borrowing [String: AgentState]) -> Void) {
+        for shard in shards {
+            shard.agents.withLock { body($0) }
+        }
+    }
+
     private func shard(for agentID: String) -> Shard {
         // FNV-1a, independent of the dictionaries' own hashing, so that one shard's keys do not share hash bits.
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325

@@ -10,6 +10,9 @@ public final class BatchDecoder {
 
     private let inflater = Inflater()
 
+    /// The size of the latest decoded batch's protobuf bytes (after inflating), for the inflated-bytes counter.
+    public private(set) var lastMessageSize = 0
+
     /// Creates a decoder.
     public init(limits: WireLimits = .default) {
         self.limits = limits
@@ -23,6 +26,7 @@ public final class BatchDecoder {
     ///   `invalidProtobuf` or `decodedTooLarge`.
     public func decode(_ frame: Frame) throws(WireError) -> DecodedBatch {
         let bytes = try messageBytes(of: frame, expecting: .batch, inflater: inflater, limits: limits)
+        lastMessageSize = bytes.count
         return try ProtobufC.unpackBatch(bytes, limits: limits)
     }
 }

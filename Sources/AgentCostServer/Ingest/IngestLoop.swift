@@ -226,6 +226,7 @@ final class IngestLoop: @unchecked Sendable {
             }
             let decoded = Clock.monotonicNanoseconds()
             server.metrics.decodeNanoseconds.add(decoded &- started, ordering: .relaxed)
+            server.metrics.bytesInflated.add(UInt64(batchDecoder.lastMessageSize), ordering: .relaxed)
 
             let ack = server.applier.apply(
                 batch, receivedAt: Timestamp(nanosecondsSinceEpoch: Clock.realTimeNanoseconds()))

@@ -9,6 +9,7 @@ public final class IngestMetrics: Sendable {
     let framesDuplicate = Atomic<UInt64>(0)
     let eventsApplied = Atomic<UInt64>(0)
     let bytesReceived = Atomic<UInt64>(0)
+    let bytesInflated = Atomic<UInt64>(0)
     let connectionsAccepted = Atomic<UInt64>(0)
     let connectionsOpen = Atomic<Int>(0)
     let decodeNanoseconds = Atomic<UInt64>(0)
@@ -40,6 +41,7 @@ public final class IngestMetrics: Sendable {
         public var eventsApplied: UInt64
         public var eventsRejected: [String: UInt64]
         public var bytesReceived: UInt64
+        public var bytesInflated: UInt64
         public var connectionsAccepted: UInt64
         public var connectionsOpen: Int
         public var connectionsClosed: [String: UInt64]
@@ -54,6 +56,7 @@ public final class IngestMetrics: Sendable {
             eventsApplied: eventsApplied.load(ordering: .relaxed),
             eventsRejected: eventsRejectedByReason.withLock { $0 },
             bytesReceived: bytesReceived.load(ordering: .relaxed),
+            bytesInflated: bytesInflated.load(ordering: .relaxed),
             connectionsAccepted: connectionsAccepted.load(ordering: .relaxed),
             connectionsOpen: connectionsOpen.load(ordering: .relaxed),
             connectionsClosed: connectionsClosedByReason.withLock { $0 },
