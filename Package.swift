@@ -41,6 +41,9 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
 
+        // Prometheus text and OpenMetrics rendering of the tracker's state. Pure: renders into byte buffers.
+        .target(name: "AgentCostExposition", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),
+
         // Linux calls Swift's Glibc module lacks (epoll, eventfd, accept4), with plain types.
         .target(name: "CAgentCostSystem"),
 
@@ -92,6 +95,11 @@ let package = Package(
         .testTarget(
             name: "AgentCostClientTests",
             dependencies: ["AgentCostClient", "AgentCostWire", "agentcostctl"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "AgentCostExpositionTests",
+            dependencies: ["AgentCostExposition", "AgentCostCore"],
             swiftSettings: strictSwift6
         ),
         .testTarget(name: "AgentCostCoreTests", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),

@@ -193,20 +193,15 @@ public struct MetricWriter {
         appendDigits(fraction, minimumWidth: width)
     }
 
+    /// Appends the decimal digits of `value`, zero-padded on the left to `minimumWidth`.
     private mutating func appendDigits(_ value: UInt64, minimumWidth: Int) {
-        var digits: (UInt64, Int) = (value, 0)
-        var scratch: [UInt8] = []
-        // Up to 20 digits; written backwards into a small stack-allocated tuple would be faster, but a reused
-        // tail of the output buffer works as well.
         let start = bytes.count
+        var remaining = value
         repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(digits.0 % 10))
-            digits.0 /= 10
-            digits.1 += 1
-        } while digits.0 > 0 || digits.1 < minimumWidth
+            bytes.append(UInt8(ascii: "0") + UInt8(remaining % 10))
+            remaining /= 10
+        } while remaining > 0 || bytes.count - start < minimumWidth
         bytes[start...].reverse()
-        _ = scratch.isEmpty
-        scratch = []
     }
 
     /// A float as Prometheus writes it: shortest round-trip digits, `+Inf`, `-Inf`, `NaN`.
