@@ -53,7 +53,7 @@ let package = Package(
         // The service: configuration, signals, the TCP ingest listener that feeds the tracker.
         .target(
             name: "AgentCostServer",
-            dependencies: ["AgentCostCore", "AgentCostLog", "AgentCostWire", "AgentCostSystem"],
+            dependencies: ["AgentCostCore", "AgentCostLog", "AgentCostWire", "AgentCostSystem", "AgentCostExposition"],
             swiftSettings: strictSwift6
         ),
 

@@ -1,4 +1,5 @@
 import AgentCostCore
+import AgentCostExposition
 import AgentCostLog
 import AgentCostServer
 import AgentCostSystem
@@ -61,7 +62,22 @@ func benchmarkIngest(framesPerConnection: Int) throws {
             + "\(fixed(Double(connections * framesPerConnection) / seconds, 0)) frames/s"
     )
     print("  ratio to C baseline: \(fixed(ratio, 2))  (target >= 1.00)  check: \(ratio >= 1 ? "PASS" : "FAIL")")
+
+    // The same, while /metrics is rendered every second as Prometheus would, against a second unscraped run
+    // measured next to it for a fair pair.
+    let unscraped = try measureServerIngest(streams: streams, framesPerConnection: framesPerConnection)
+    var scrapes = 0
+    let scraped = try measureServerIngest(
+        streams: streams, framesPerConnection: framesPerConnection, scrapeInterval: 1, scrapes: &scrapes)
+    let change = (Double(totalEvents) / scraped) / (Double(totalEvents) / unscraped) - 1
+    print(
+        "  while scraped every second (\(scrapes) scrapes): \(rate(Double(totalEvents) / scraped)) events/s vs "
+            + "\(rate(Double(totalEvents) / unscraped)) unscraped: \(fixed(change * 100, 1))%  "
+            + "(target within -10%)  check: \(change >= -0.10 ? "PASS" : "FAIL")"
+    )
 }
+
+let benchLogger = Logger(component: "bench", level: .warn)
 
 struct BenchmarkError: Error, CustomStringConvertible {
     let description: String
@@ -144,16 +160,48 @@ private func measureApply(_ bytes: [UInt8]) throws -> Double {
 /// Starts an ingest server with its own tracker, sends every stream on its own connection (a writer thread and an
 /// ack-reader thread each), and returns the seconds from the first byte sent to the last ack read.
 private func measureServerIngest(streams: [[UInt8]], framesPerConnection: Int) throws -> Double {
-    let tracker = try HeartbeatTracker()
+    var scrapes = 0
+    return try measureServerIngest(
+        streams: streams, framesPerConnection: framesPerConnection, scrapeInterval: nil, scrapes: &scrapes)
+}
+
+private func measureServerIngest(
+    streams: [[UInt8]],
+    framesPerConnection: Int,
+    scrapeInterval: Double?,
+    scrapes: inout Int
+) throws -> Double {
+    let exporterMetrics = ExporterMetrics()
+    let tracker = try HeartbeatTracker(eventHandler: { exporterMetrics.observe($0) })
+    let goals = try GoalService()
     let metrics = IngestMetrics()
     let server = IngestServer(
         configuration: IngestConfiguration(listenAddress: ListenAddress(host: "127.0.0.1", port: 0), loopCount: 2),
-        applier: BatchApplier(tracker: tracker, goals: try GoalService(), metrics: metrics),
+        applier: BatchApplier(tracker: tracker, goals: goals, metrics: metrics),
         metrics: metrics,
-        logger: Logger(component: "bench", level: .warn)
+        logger: benchLogger
     )
     let port = try server.start()
     defer { server.shutdown() }
+
+    // A scraper that renders the whole exposition at a fixed interval until the acks are in.
+    let done = Atomic<Bool>(false)
+    let scrapeCount = Atomic<Int>(0)
+    var scraper: OSThread?
+    if let scrapeInterval {
+        scraper = try OSThread {
+            var next = Clock.monotonicSeconds()
+            while !done.load(ordering: .acquiring) {
+                if Clock.monotonicSeconds() >= next {
+                    _ = exporterMetrics.render(
+                        format: .prometheusText, tracker: tracker, goals: goals, ingest: metrics.snapshot())
+                    scrapeCount.add(1, ordering: .relaxed)
+                    next += scrapeInterval
+                }
+                usleep(1000)
+            }
+        }
+    }
 
     let sockets = try streams.map { _ in try Socket.connect(to: ListenAddress(host: "127.0.0.1", port: port)) }
     let applied = Atomic<Int>(0)
@@ -182,6 +230,9 @@ private func measureServerIngest(streams: [[UInt8]], framesPerConnection: Int) t
     }
     for thread in threads { thread.join() }
     let seconds = Clock.monotonicSeconds() - start
+    done.store(true, ordering: .releasing)
+    scraper?.join()
+    scrapes = scrapeCount.load(ordering: .relaxed)
     for socket in sockets { socket.close() }
 
     if let failure = failures.withLock({ $0.first }) { throw BenchmarkError(failure) }
@@ -226,7 +277,7 @@ func benchmarkIdleConnections(count: Int) throws {
         configuration: configuration,
         applier: BatchApplier(tracker: tracker, goals: try GoalService(), metrics: metrics),
         metrics: metrics,
-        logger: Logger(component: "bench", level: .warn)
+        logger: benchLogger
     )
     let port = try server.start()
     defer { server.shutdown() }

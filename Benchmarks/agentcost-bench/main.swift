@@ -1,7 +1,7 @@
 // agentcost-bench: the numbers behind the issues' speed and memory targets, measured on this machine.
 //
 // Each measurement prints its absolute figures and its ratio to the target or to a baseline taken in the same run.
-// `agentcost-bench [all|memory|ingest|connections] [--agents N] [--frames N]`
+// `agentcost-bench [all|memory|ingest|connections|render] [--agents N] [--frames N] ...`
 
 #if canImport(Glibc)
     import Glibc
@@ -9,11 +9,13 @@
 
 var selected = "all"
 var agents = 1_000_000
-var framesPerConnection = 300
+var framesPerConnection = 1500
+var renderAgents = 100_000
+var pythonRender: (series: Int, seconds: Double)?
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
-    case "all", "memory", "ingest", "connections":
+    case "all", "memory", "ingest", "connections", "render":
         selected = argument
     case "--agents":
         guard let value = arguments.popFirst().flatMap({ Int($0) }), value > 0 else { usage() }
@@ -21,13 +23,24 @@ while let argument = arguments.popFirst() {
     case "--frames":
         guard let value = arguments.popFirst().flatMap({ Int($0) }), value > 0 else { usage() }
         framesPerConnection = value
+    case "--render-agents":
+        guard let value = arguments.popFirst().flatMap({ Int($0) }), value > 0 else { usage() }
+        renderAgents = value
+    case "--python-render":
+        // "<series> <seconds>" as printed by Benchmarks/python/render_baseline.py
+        let fields = arguments.popFirst()?.split(separator: " ") ?? []
+        guard fields.count == 2, let series = Int(fields[0]), let seconds = Double(fields[1]) else { usage() }
+        pythonRender = (series, seconds)
     default:
         usage()
     }
 }
 
 func usage() -> Never {
-    print("usage: agentcost-bench [all|memory|ingest|connections] [--agents N] [--frames N-per-connection]")
+    print(
+        "usage: agentcost-bench [all|memory|ingest|connections|render] [--agents N] [--frames N-per-connection] "
+            + "[--render-agents N] [--python-render \"SERIES SECONDS\"]"
+    )
     exit(2)
 }
 
@@ -35,6 +48,9 @@ print("agentcost-bench on \(machineDescription())")
 do {
     if selected == "all" || selected == "ingest" {
         try benchmarkIngest(framesPerConnection: framesPerConnection)
+    }
+    if selected == "all" || selected == "render" {
+        try benchmarkRender(agents: renderAgents, pythonBaseline: pythonRender)
     }
     if selected == "all" || selected == "connections" {
         try benchmarkIdleConnections(count: 5_000)

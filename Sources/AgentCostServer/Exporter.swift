@@ -1,4 +1,5 @@
 import AgentCostCore
+import AgentCostExposition
 import AgentCostLog
 import AgentCostSystem
 import Synchronization
@@ -16,6 +17,7 @@ public final class Exporter: Sendable {
     public let ingestMetrics: IngestMetrics
     public let applier: BatchApplier
     public let ingest: IngestServer
+    public let metrics: ExporterMetrics
     private let logger: Logger
     private let clock = Mutex<OSThread?>(nil)
     private let stopping = Atomic<Bool>(false)
@@ -27,8 +29,10 @@ public final class Exporter: Sendable {
     public init(configuration: ExporterConfiguration, logger: Logger) throws(ConfigurationError) {
         self.configuration = configuration
         self.logger = logger
+        let metrics = ExporterMetrics()
+        self.metrics = metrics
         do {
-            tracker = try HeartbeatTracker(configuration: configuration.tracker)
+            tracker = try HeartbeatTracker(configuration: configuration.tracker, eventHandler: { metrics.observe($0) })
             goals = try GoalService(
                 defaultWarningRatio: configuration.tracker.defaultWarningRatio,
                 maximumGoals: configuration.maximumGoals
@@ -59,6 +63,11 @@ public final class Exporter: Sendable {
             stop()
             throw error
         }
+    }
+
+    /// The `/metrics` body in the given format.
+    public func renderMetrics(format: ExpositionFormat) -> [UInt8] {
+        metrics.render(format: format, tracker: tracker, goals: goals, ingest: ingestMetrics.snapshot())
     }
 
     /// Stops taking new work, finishes what is in flight, and stops the clock.
