@@ -44,6 +44,9 @@ let package = Package(
         // Prometheus text and OpenMetrics rendering of the tracker's state. Pure: renders into byte buffers.
         .target(name: "AgentCostExposition", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),
 
+        // JSON for event lines, the operator API and agentcostctl: a parser that keeps numbers exact, a writer.
+        .target(name: "AgentCostJSON", swiftSettings: strictSwift6),
+
         // Linux calls Swift's Glibc module lacks (epoll, eventfd, accept4), with plain types.
         .target(name: "CAgentCostSystem"),
 
@@ -53,7 +56,10 @@ let package = Package(
         // The service: configuration, signals, the TCP ingest listener that feeds the tracker.
         .target(
             name: "AgentCostServer",
-            dependencies: ["AgentCostCore", "AgentCostLog", "AgentCostWire", "AgentCostSystem", "AgentCostExposition"],
+            dependencies: [
+                "AgentCostCore", "AgentCostLog", "AgentCostWire", "AgentCostSystem", "AgentCostExposition",
+                "AgentCostJSON",
+            ],
             swiftSettings: strictSwift6
         ),
 
@@ -73,7 +79,7 @@ let package = Package(
         // The operator's and load tester's tool: replay JSON lines, generate and blast pre-compressed frames.
         .executableTarget(
             name: "agentcostctl",
-            dependencies: ["AgentCostClient", "AgentCostWire", "AgentCostLog"],
+            dependencies: ["AgentCostClient", "AgentCostWire", "AgentCostLog", "AgentCostJSON"],
             swiftSettings: strictSwift6
         ),
 
@@ -102,6 +108,7 @@ let package = Package(
             dependencies: ["AgentCostExposition", "AgentCostCore"],
             swiftSettings: strictSwift6
         ),
+        .testTarget(name: "AgentCostJSONTests", dependencies: ["AgentCostJSON"], swiftSettings: strictSwift6),
         .testTarget(name: "AgentCostCoreTests", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),
         .testTarget(
             name: "AgentCostServerTests",

@@ -1,3 +1,4 @@
+import AgentCostJSON
 // JSON lines to events: one event per line, with the proto's field names (see docs/protocol.md).
 
 import AgentCostWire

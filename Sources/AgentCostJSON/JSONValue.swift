@@ -1,8 +1,8 @@
-// A small JSON parser for one line of input: enough for event objects, with numbers kept as written so that
-// nanosecond timestamps stay exact.
+// A small JSON parser for event lines and operator API bodies, with numbers kept as written so that nanosecond
+// timestamps and amounts stay exact.
 
 /// A parsed JSON value.
-enum JSONValue: Equatable {
+public enum JSONValue: Equatable, Sendable {
     case object([String: JSONValue])
     case array([JSONValue])
     case string(String)
@@ -14,7 +14,7 @@ enum JSONValue: Equatable {
     /// Parses one JSON text.
     ///
     /// - Throws: `JSONSyntaxError` naming the column (from 1) and what was expected there.
-    init(parsing text: String) throws(JSONSyntaxError) {
+    public init(parsing text: String) throws(JSONSyntaxError) {
         var parser = JSONParser(bytes: Array(text.utf8))
         parser.skipWhitespace()
         self = try parser.parseValue(depth: 0)
@@ -25,7 +25,7 @@ enum JSONValue: Equatable {
     }
 
     /// The value's JSON type, for error messages.
-    var typeName: String {
+    public var typeName: String {
         switch self {
         case .object: "an object"
         case .array: "an array"
@@ -38,10 +38,10 @@ enum JSONValue: Equatable {
 }
 
 /// Malformed JSON: where, and what was wrong.
-struct JSONSyntaxError: Error, Equatable {
+public struct JSONSyntaxError: Error, Equatable, Sendable {
     /// The 1-based column (in bytes) of the problem.
-    let column: Int
-    let message: String
+    public let column: Int
+    public let message: String
 }
 
 private struct JSONParser {
