@@ -331,6 +331,40 @@ import Testing
         #expect(error?.message.contains("127.0.0.1:\(server.port)") == true)
     }
 
+    @Test func startOnANonNumericHostFailsNamingIt() {
+        let error = #expect(throws: HTTPServerError.self) {
+            try HTTPServer.start(
+                on: ListenAddress(host: "metrics.example", port: 0), logger: quietLogger, handler: route)
+        }
+        #expect(error?.code == .startFailed)
+        #expect(error?.message.contains("'metrics.example' is not a numeric IPv4 address") == true)
+    }
+
+    @Test func servesOnIPv6Loopback() throws {
+        let server: HTTPServer
+        do {
+            server = try HTTPServer.start(on: ListenAddress(host: "::1", port: 0), logger: quietLogger, handler: echo)
+        } catch {
+            Issue.record("cannot listen on [::1] (is IPv6 disabled here?): \(error)")
+            return
+        }
+        defer { server.stop() }
+        let socket = try Socket.connect(to: ListenAddress(host: "::1", port: server.port))
+        defer { socket.close() }
+        try socket.writeAll(Array("GET /v6 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+        let response = try #require(readToEnd(socket, timeout: 5).response)
+        #expect(response.text.contains("peer=[::1]:"))
+    }
+
+    @Test func expectContinueOverTheLimitIs413WithoutContinue() throws {
+        let server = try startServer(HTTPServerConfiguration(maxBodyBytes: 10), handler: route)
+        defer { server.stop() }
+        let request = "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n"
+        let result = try exchange(server.port, request)
+        #expect(!String(decoding: result.bytes, as: UTF8.self).contains("100 Continue"))
+        #expect(result.response?.status == 413)
+    }
+
     @Test func curlInterop() throws {
         guard let curl = curlPath() else {
             Issue.record("curl is not installed: install it (apt-get install curl) to run the interoperability check")
