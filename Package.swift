@@ -27,6 +27,10 @@ let package = Package(
         // C libraries from Debian, each wrapped by exactly one Swift file in AgentCostWire.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+
+        // libmicrohttpd's variadic and va_list entry points, and its sockaddr handling, as plain C functions.
+        .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"]),
 
         // The C code protoc-c generates from proto/agentcost/v1/ (checked in; `make check-proto` keeps it current).
         .target(name: "CAgentCostProto", dependencies: ["CProtobufC"]),
@@ -52,6 +56,13 @@ let package = Package(
 
         // Typed wrappers over sockets, epoll, threads and clocks, shared by the server, the client and the tools.
         .target(name: "AgentCostSystem", dependencies: ["CAgentCostSystem"], swiftSettings: strictSwift6),
+
+        // HTTP on libmicrohttpd, with limits: the transport for /metrics and the operator API. Wrapped in one file.
+        .target(
+            name: "AgentCostHTTP",
+            dependencies: ["CMicroHTTPD", "CMicroHTTPDShim", "AgentCostSystem", "AgentCostLog", "AgentCostWire"],
+            swiftSettings: strictSwift6
+        ),
 
         // The service: configuration, signals, the TCP ingest listener that feeds the tracker.
         .target(
@@ -109,6 +120,11 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .testTarget(name: "AgentCostJSONTests", dependencies: ["AgentCostJSON"], swiftSettings: strictSwift6),
+        .testTarget(
+            name: "AgentCostHTTPTests",
+            dependencies: ["AgentCostHTTP", "AgentCostLog", "AgentCostSystem", "AgentCostWire"],
+            swiftSettings: strictSwift6
+        ),
         .testTarget(name: "AgentCostCoreTests", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),
         .testTarget(
             name: "AgentCostServerTests",

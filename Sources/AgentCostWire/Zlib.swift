@@ -1,4 +1,4 @@
-// The one file that calls zlib: deflate, inflate with a hard output limit, and CRC32.
+// The one file that calls zlib: deflate (zlib or gzip framing), inflate with a hard output limit, and CRC32.
 import CZlib
 
 /// Compression and checksums as used by the frame format.
@@ -25,6 +25,26 @@ public enum Zlib {
     /// - Returns: the zlib stream (header, deflate data, Adler-32 trailer).
     /// - Throws: `WireError` with code `encodingFailed` for a level outside 0...9, `internalFailure` if zlib fails.
     public static func deflate(_ bytes: ArraySlice<UInt8>, level: Int) throws(WireError) -> [UInt8] {
+        try compress(bytes, level: level, gzip: false)
+    }
+
+    /// Compresses `bytes` into one gzip member (RFC 1952), as HTTP's `Content-Encoding: gzip` carries.
+    ///
+    /// - Parameters:
+    ///   - bytes: the data to compress.
+    ///   - level: 0 (store only) to 9 (smallest output); 6 is zlib's usual trade-off.
+    /// - Returns: the gzip stream (header, deflate data, CRC32 and size trailer).
+    /// - Throws: `WireError` with code `encodingFailed` for a level outside 0...9, `internalFailure` if zlib fails.
+    public static func gzip(_ bytes: ArraySlice<UInt8>, level: Int) throws(WireError) -> [UInt8] {
+        try compress(bytes, level: level, gzip: true)
+    }
+
+    /// Compresses all of `bytes` into one gzip member; see `gzip(_:level:)` for slices.
+    public static func gzip(_ bytes: [UInt8], level: Int) throws(WireError) -> [UInt8] {
+        try compress(bytes[...], level: level, gzip: true)
+    }
+
+    private static func compress(_ bytes: ArraySlice<UInt8>, level: Int, gzip: Bool) throws(WireError) -> [UInt8] {
         guard (0...9).contains(level) else {
             throw WireError(.encodingFailed, "compression level \(level) is outside 0...9; pass a level from 0 to 9")
         }
@@ -36,7 +56,9 @@ public enum Zlib {
         let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         stream.initialize(to: z_stream())
         defer { stream.deallocate() }
-        guard czlib_deflate_init(stream, Int32(level)) == Z_OK else {
+        let initialized =
+            gzip ? czlib_deflate_init_gzip(stream, Int32(level)) : czlib_deflate_init(stream, Int32(level))
+        guard initialized == Z_OK else {
             throw WireError(.internalFailure, "zlib deflateInit failed (out of memory?)")
         }
         defer { deflateEnd(stream) }
@@ -76,8 +98,13 @@ public final class Inflater {
     private var buffer: [UInt8] = []
     private var isInitialized = false
 
+    private let expectsGzip: Bool
+
     /// Creates an inflater; its buffer grows on demand.
-    public init() {
+    ///
+    /// - Parameter gzip: read gzip streams (RFC 1952) instead of zlib streams.
+    public init(gzip: Bool = false) {
+        expectsGzip = gzip
         // zlib keeps a pointer back to the stream, so it must not move: it lives in its own allocation.
         stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         stream.initialize(to: z_stream())
@@ -165,7 +192,7 @@ public final class Inflater {
             }
             return
         }
-        guard czlib_inflate_init(stream) == Z_OK else {
+        guard (expectsGzip ? czlib_inflate_init_gzip(stream) : czlib_inflate_init(stream)) == Z_OK else {
             throw WireError(.internalFailure, "zlib inflateInit failed (out of memory?)")
         }
         isInitialized = true

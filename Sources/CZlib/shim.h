@@ -15,4 +15,14 @@ static inline int czlib_inflate_init(z_stream *stream) {
     return inflateInit(stream);
 }
 
+// windowBits 15 + 16: write a gzip header and trailer (RFC 1952) instead of zlib's, as HTTP's gzip coding wants.
+static inline int czlib_deflate_init_gzip(z_stream *stream, int level) {
+    return deflateInit2(stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+}
+
+// windowBits 15 + 16: read a gzip stream.
+static inline int czlib_inflate_init_gzip(z_stream *stream) {
+    return inflateInit2(stream, 15 + 16);
+}
+
 #endif
