@@ -130,10 +130,14 @@ public struct ExporterConfiguration: Sendable, Equatable {
         },
         Flag("tracker.max-agents", "Cardinality guard: events that would track more agents than this are rejected.") {
             $0.tracker.maximumAgents = try parseInteger($1, flag: "tracker.max-agents", in: 1...100_000_000)
-        } current: { "\($0.tracker.maximumAgents)" },
+        } current: {
+            "\($0.tracker.maximumAgents)"
+        },
         Flag("tracker.max-goals", "Cardinality guard: events that would track more goals than this are rejected.") {
             $0.maximumGoals = try parseInteger($1, flag: "tracker.max-goals", in: 1...10_000_000)
-        } current: { "\($0.maximumGoals)" },
+        } current: {
+            "\($0.maximumGoals)"
+        },
         Flag("tracker.warning-ratio", "Default share of a budget at which a budget warning fires.") {
             $0.tracker.defaultWarningRatio = try parseNumber($1, flag: "tracker.warning-ratio")
         } current: {
