@@ -34,10 +34,8 @@ struct SocketConnectTests {
 
     @Test("a read that gets nothing within the I/O timeout fails with timedOut")
     func readTimesOut() throws {
-        let listener = try Socket.listen(on: ListenAddress(host: "127.0.0.1", port: 0))
+        let (listener, address, socket) = try connectedPair(ioTimeout: .milliseconds(50))
         defer { listener.close() }
-        let address = ListenAddress(host: "127.0.0.1", port: listener.localPort)
-        let socket = try Socket.connect(to: address, ioTimeout: .milliseconds(50))
         defer { socket.close() }
 
         var bytes: [UInt8] = [7]
@@ -51,10 +49,8 @@ struct SocketConnectTests {
 
     @Test("bytes written arrive and are appended; the peer's close reads as 0")
     func writeAndRead() throws {
-        let listener = try Socket.listen(on: ListenAddress(host: "127.0.0.1", port: 0))
+        let (listener, address, client) = try connectedPair(ioTimeout: .seconds(5))
         defer { listener.close() }
-        let address = ListenAddress(host: "127.0.0.1", port: listener.localPort)
-        let client = try Socket.connect(to: address, ioTimeout: .seconds(5))
         defer { client.close() }
         let peer = try #require(try acceptWithin(listener))
 
@@ -77,10 +73,8 @@ struct SocketConnectTests {
 
     @Test("writing to a peer that closed fails with connectionLost, naming the address")
     func writeToClosedPeer() throws {
-        let listener = try Socket.listen(on: ListenAddress(host: "127.0.0.1", port: 0))
+        let (listener, address, client) = try connectedPair(ioTimeout: .seconds(5))
         defer { listener.close() }
-        let address = ListenAddress(host: "127.0.0.1", port: listener.localPort)
-        let client = try Socket.connect(to: address, ioTimeout: .seconds(5))
         defer { client.close() }
         try #require(try acceptWithin(listener)).socket.close()
 
@@ -112,6 +106,18 @@ struct SocketConnectTests {
         Clock.sleep(for: .milliseconds(20))
         #expect(Clock.monotonicSeconds() - before >= 0.019)
         Clock.sleep(for: .zero)
+    }
+
+    /// A loopback listener and a client connected to it (not yet accepted).
+    private func connectedPair(ioTimeout: Duration) throws -> (Socket, ListenAddress, Socket) {
+        let listener = try Socket.listen(on: ListenAddress(host: "127.0.0.1", port: 0))
+        let address = ListenAddress(host: "127.0.0.1", port: listener.localPort)
+        do {
+            return (listener, address, try Socket.connect(to: address, ioTimeout: ioTimeout))
+        } catch {
+            listener.close()
+            throw error
+        }
     }
 
     /// Accepts the one connection the test made (the listener is non-blocking).
