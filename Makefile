@@ -6,7 +6,7 @@ DEBIAN_PKGS  := pkg-config zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libs
 RELEASE_BIN  := .build/release
 SWIFT_SOURCES := Package.swift Sources Tests Benchmarks
 
-.PHONY: deps build release run test lint format unit integration bench clean proto check-proto
+.PHONY: deps build release run test lint format unit integration end-to-end bench clean proto check-proto
 
 # Install only what is missing, so that a machine that already has everything needs no network.
 deps:
@@ -40,6 +40,10 @@ unit: build
 integration: build
 	scripts/test-exporter-lifecycle.sh "$$($(SWIFT) build --show-bin-path)/agentcost-exporter"
 
+# The seed's scenarios replayed through the real agentcostctl against the real exporter, checked through the acks.
+end-to-end: build
+	scripts/test-end-to-end.sh "$$($(SWIFT) build --show-bin-path)"
+
 # The C code generated from proto/ is checked in; `make proto` rewrites it, `make check-proto` fails if it is stale
 # (regenerated into a temporary directory and compared byte for byte).
 PROTO_SRC     := proto/agentcost/v1/agentcost.proto
@@ -60,7 +64,7 @@ check-proto: deps
 	{ echo "generated C in Sources/CAgentCostProto is stale: run 'make proto' and commit the result" >&2; exit 1; }
 
 # Every test stage; any failure fails the target.
-test: deps check-proto lint unit integration
+test: deps check-proto lint unit integration end-to-end
 
 bench: release
 	$(RELEASE_BIN)/agentcost-bench

@@ -77,7 +77,7 @@ let package = Package(
         // The Swift client: batches events, sends them over TCP, retries until every batch is acknowledged.
         .target(
             name: "AgentCostClient",
-            dependencies: ["AgentCostWire", "AgentCostLog"],
+            dependencies: ["AgentCostWire", "AgentCostLog", "AgentCostSystem"],
             swiftSettings: strictSwift6
         ),
 

@@ -7,10 +7,6 @@ import AgentCostWire
 import CBaseline
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Ingest throughput over real TCP against the bare C floor of the same work.
 ///
 /// The baseline is a single-core C loop that only inflates and unpacks the same frames with zlib and protobuf-c.
@@ -198,12 +194,13 @@ private func measureServerIngest(
                     scrapeCount.add(1, ordering: .relaxed)
                     next += scrapeInterval
                 }
-                usleep(1000)
+                Clock.sleep(for: .milliseconds(1))
             }
         }
     }
 
-    let sockets = try streams.map { _ in try Socket.connect(to: ListenAddress(host: "127.0.0.1", port: port)) }
+    let address = ListenAddress(host: "127.0.0.1", port: port)
+    let sockets = try streams.map { _ in try Socket.connect(to: address) }
     let applied = Atomic<Int>(0)
     let failures = Mutex<[String]>([])
     let start = Clock.monotonicSeconds()
@@ -212,7 +209,7 @@ private func measureServerIngest(
         threads.append(
             try OSThread {
                 do {
-                    try socket.writeAll(stream)
+                    try socket.writeAll(stream, to: address)
                 } catch {
                     failures.withLock { $0.append("write: \(error)") }
                 }
@@ -283,14 +280,15 @@ func benchmarkIdleConnections(count: Int) throws {
     defer { server.shutdown() }
 
     let before = residentBytes()
+    let address = ListenAddress(host: "127.0.0.1", port: port)
     var sockets: [Socket] = []
     sockets.reserveCapacity(count)
     for _ in 0..<count {
-        sockets.append(try Socket.connect(to: ListenAddress(host: "127.0.0.1", port: port)))
+        sockets.append(try Socket.connect(to: address))
     }
     let deadline = Clock.monotonicSeconds() + 30
     while metrics.snapshot().connectionsOpen < count, Clock.monotonicSeconds() < deadline {
-        usleep(10_000)
+        Clock.sleep(for: .milliseconds(10))
     }
     let open = metrics.snapshot().connectionsOpen
     let perConnection = Double(residentBytes() - before) / Double(count)
@@ -301,7 +299,7 @@ func benchmarkIdleConnections(count: Int) throws {
         let batch = Batch(
             producerID: "idle-\(index)", sequence: 1,
             events: [Event(timeUnixNano: 0, .spend(Spend(agentID: "a", costUSD: 0.01)))])
-        try socket.writeAll(try batch.makeFrame().serialized())
+        try socket.writeAll(try batch.makeFrame().serialized(), to: address)
         served += try readAcks(from: socket, count: 1)
     }
     for socket in sockets { socket.close() }

@@ -2,6 +2,7 @@
 // acknowledged, reconnecting and resending as often as it takes (within a deadline).
 
 import AgentCostLog
+import AgentCostSystem
 import AgentCostWire
 import Synchronization
 
@@ -44,10 +45,17 @@ public final class SpendClient: Sendable {
 
         if let interval = configuration.flushInterval {
             let tick = max(.milliseconds(1), min(interval / 4, .milliseconds(50)))
-            try startDetachedThread { [weak self] in
-                while let client = self, client.flushIfDue() {
-                    sleepBlocking(for: tick)
+            do {
+                try OSThread.detach { [weak self] in
+                    while let client = self, client.flushIfDue() {
+                        Clock.sleep(for: tick)
+                    }
                 }
+            } catch {
+                throw SpendClientError(
+                    .invalidConfiguration,
+                    "cannot start the flush thread: \(error); raise the process's thread limit or set flushInterval "
+                        + "to nil")
             }
         }
     }
@@ -212,7 +220,7 @@ public final class SpendClient: Sendable {
                 let wait = min(configuration.retry.backoff(afterFailures: failures, using: &generator), remaining)
                 configuration.logger?.warn(
                     "retrying", ["err": error.message, "attempt": failures, "backoff": wait])
-                sleepBlocking(for: wait)
+                Clock.sleep(for: wait)
             }
         }
     }

@@ -4,10 +4,6 @@ import AgentCostLog
 import AgentCostSystem
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// The whole service, assembled from its configuration: the tracker and goals, the ingest listener that feeds
 /// them, and the clock that moves budget periods on. Started and stopped as one, in dependency order.
 public final class Exporter: Sendable {
@@ -87,7 +83,7 @@ public final class Exporter: Sendable {
                 tracker.advanceClock(to: Timestamp(nanosecondsSinceEpoch: Clock.realTimeNanoseconds()))
                 next += Self.clockInterval
             }
-            usleep(100_000)
+            Clock.sleep(for: .milliseconds(100))
         }
     }
 }

@@ -1,5 +1,6 @@
-// The one file that calls the socket, epoll, eventfd and thread system calls. The server, the client and the tools
-// work with the small typed wrappers below; every call retries on EINTR and reports failures as `SystemError`.
+// The socket, epoll, eventfd, thread and clock system calls (the client side of sockets is in Socket+Connect.swift;
+// this module is the only one that makes system calls). The server, the client and the tools work with the small
+// typed wrappers below; every call retries on EINTR and reports failures as `SystemError`.
 
 import CAgentCostSystem
 
@@ -27,7 +28,7 @@ public struct SystemError: Error, Sendable, CustomStringConvertible {
 
 /// Runs a system call, retrying while it is interrupted by a signal.
 @inline(__always)
-private func retryingOnInterrupt<Result: BinaryInteger>(_ call: () -> Result) -> Result {
+func retryingOnInterrupt<Result: BinaryInteger>(_ call: () -> Result) -> Result {
     while true {
         let result = call()
         if result >= 0 || errno != EINTR { return result }
@@ -77,28 +78,6 @@ public struct Socket: Hashable, Sendable {
         return socket
     }
 
-    /// Connects (blocking) to `address`, then switches the socket to non-blocking unless `blocking` is true.
-    public static func connect(to address: ListenAddress, blocking: Bool = true) throws(SystemError) -> Socket {
-        var storage = sockaddr_storage()
-        let length = try fill(&storage, from: address)
-        let descriptor = socket(Int32(storage.ss_family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw SystemError("socket", "for \(address)") }
-        let connected = withUnsafePointer(to: &storage) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                retryingOnInterrupt { Glibc.connect(descriptor, address, length) }
-            }
-        }
-        guard connected == 0 else {
-            let error = SystemError("connect", "to \(address)")
-            Glibc.close(descriptor)
-            throw error
-        }
-        let socket = Socket(descriptor: descriptor)
-        socket.setNoDelay()
-        if !blocking { socket.setNonBlocking() }
-        return socket
-    }
-
     /// Accepts one pending connection, non-blocking; nil when none is waiting.
     public func accept() throws(SystemError) -> (socket: Socket, peer: String)? {
         var storage = sockaddr_storage()
@@ -139,9 +118,12 @@ public struct Socket: Hashable, Sendable {
 
     /// Reads into `buffer[0..<buffer.count]`.
     public func read(into buffer: inout [UInt8]) -> ReadResult {
-        let count = buffer.withUnsafeMutableBytes { bytes in
-            retryingOnInterrupt { Glibc.read(descriptor, bytes.baseAddress, bytes.count) }
-        }
+        buffer.withUnsafeMutableBytes { read(into: $0) }
+    }
+
+    /// Reads into `bytes`, which must not be empty.
+    func read(into bytes: UnsafeMutableRawBufferPointer) -> ReadResult {
+        let count = retryingOnInterrupt { Glibc.read(descriptor, bytes.baseAddress, bytes.count) }
         if count > 0 { return .bytes(count) }
         if count == 0 { return .endOfStream }
         if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
@@ -157,19 +139,6 @@ public struct Socket: Hashable, Sendable {
         if written >= 0 { return written }
         if errno == EAGAIN || errno == EWOULDBLOCK { return 0 }
         throw SystemError("send")
-    }
-
-    /// Writes all of `bytes`, blocking (for blocking sockets, as the client's are).
-    public func writeAll(_ bytes: [UInt8]) throws(SystemError) {
-        var offset = 0
-        while offset < bytes.count {
-            let written = try write(bytes, from: offset)
-            if written == 0 {
-                var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-                _ = retryingOnInterrupt { poll(&poller, 1, 1000) }
-            }
-            offset += written
-        }
     }
 
     /// Waits up to `milliseconds` for the socket to accept more bytes; false on timeout.
@@ -189,12 +158,12 @@ public struct Socket: Hashable, Sendable {
         _ = fcntl(descriptor, F_SETFL, flags | O_NONBLOCK)
     }
 
+    /// Bounds how long a read of a blocking socket waits; after that it returns `.wouldBlock`.
     public func setReceiveTimeout(seconds: Double) {
-        var value = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1e6))
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        setTimeout(SO_RCVTIMEO, .seconds(seconds))
     }
 
-    private func setNoDelay() {
+    func setNoDelay() {
         var one: Int32 = 1
         setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
@@ -386,12 +355,19 @@ public struct OSThread: Sendable {
         self.thread = thread
     }
 
+    /// Starts `body` on a new thread that nobody joins: its resources go back to the system when it ends.
+    ///
+    /// - Throws: `SystemError` for `pthread_create` when the system refuses to create a thread.
+    public static func detach(_ body: @escaping @Sendable () -> Void) throws(SystemError) {
+        pthread_detach(try OSThread(body).thread)
+    }
+
     public func join() {
         pthread_join(thread, nil)
     }
 }
 
-/// Clocks: monotonic for timeouts and durations, real time for event times the server stamps itself.
+/// Clocks: monotonic for timeouts and durations, real time for event times the server stamps itself; and sleeping.
 public enum Clock {
     public static func monotonicSeconds() -> Double {
         var spec = timespec()
@@ -409,6 +385,17 @@ public enum Clock {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+    }
+
+    /// Blocks the calling thread for `duration`, sleeping again after a signal; no-op for zero or less.
+    public static func sleep(for duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        guard seconds > 0 || attoseconds > 0 else { return }
+        var request = timespec(tv_sec: Int(max(0, seconds)), tv_nsec: Int(max(0, attoseconds) / 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR {
+            request = remaining
+        }
     }
 }
 

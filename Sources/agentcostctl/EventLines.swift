@@ -1,7 +1,7 @@
 import AgentCostJSON
-// JSON lines to events: one event per line, with the proto's field names (see docs/protocol.md).
-
 import AgentCostWire
+
+// JSON lines to events: one event per line, with the proto's field names (see docs/protocol.md).
 
 /// Reads events from JSON lines.
 ///

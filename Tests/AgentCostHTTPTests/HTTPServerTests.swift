@@ -249,7 +249,7 @@ import Testing
         defer { socket.close() }
         let request =
             "GET /echo?n=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?n=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        try socket.writeAll(Array(request.utf8))
+        try socket.sendAll(Array(request.utf8))
         let result = readToEnd(socket, timeout: 5)
         let text = String(decoding: result.bytes, as: UTF8.self)
         #expect(text.contains("query.n=1\n"))
@@ -268,7 +268,7 @@ import Testing
         // At the limit libmicrohttpd stops accepting: the third connection waits in the kernel's backlog, unserved.
         let third = try Socket.connect(to: loopback(server.port))
         defer { third.close() }
-        try third.writeAll(Array("GET /echo?n=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+        try third.sendAll(Array("GET /echo?n=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
         let waiting = readToEnd(third, timeout: 1)
         #expect(!waiting.closedByServer)
         #expect(waiting.bytes.isEmpty)
@@ -287,7 +287,7 @@ import Testing
         let socket = try Socket.connect(to: loopback(server.port))
         defer { socket.close() }
         let started = Clock.monotonicSeconds()
-        try socket.writeAll(Array("GET /echo HTTP/1.1\r\nHost: x\r\n".utf8))
+        try socket.sendAll(Array("GET /echo HTTP/1.1\r\nHost: x\r\n".utf8))
         let result = readToEnd(socket, timeout: 10)
         let elapsed = Clock.monotonicSeconds() - started
         #expect(result.closedByServer)
@@ -351,7 +351,7 @@ import Testing
         defer { server.stop() }
         let socket = try Socket.connect(to: ListenAddress(host: "::1", port: server.port))
         defer { socket.close() }
-        try socket.writeAll(Array("GET /v6 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+        try socket.sendAll(Array("GET /v6 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
         let response = try #require(readToEnd(socket, timeout: 5).response)
         #expect(response.text.contains("peer=[::1]:"))
     }

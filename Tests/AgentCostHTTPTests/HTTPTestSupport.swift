@@ -47,7 +47,7 @@ func startServer(
 func exchange(_ port: UInt16, _ request: [UInt8], timeout: Double = 5) throws -> Exchange {
     let socket = try Socket.connect(to: loopback(port))
     defer { socket.close() }
-    try socket.writeAll(request)
+    try socket.sendAll(request)
     return readToEnd(socket, timeout: timeout)
 }
 
@@ -138,4 +138,11 @@ func runCommand(_ command: String) -> String? {
 /// The path of curl, or nil when it is not installed.
 func curlPath() -> String? {
     ["/usr/bin/curl", "/usr/local/bin/curl", "/bin/curl"].first { access($0, X_OK) == 0 }
+}
+
+extension Socket {
+    /// Writes all of `bytes` to the test server on loopback.
+    func sendAll(_ bytes: [UInt8]) throws {
+        try writeAll(bytes, to: ListenAddress(host: "127.0.0.1", port: localPort))
+    }
 }

@@ -52,11 +52,13 @@ final class RunningIngest: Sendable {
 /// A blocking client connection that speaks frames, for driving the server byte by byte.
 final class TestConnection {
     let socket: Socket
+    private let server: ListenAddress
     private var decoder = FrameDecoder()
     private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
 
     init(port: UInt16) throws {
-        socket = try Socket.connect(to: ListenAddress(host: "127.0.0.1", port: port))
+        server = ListenAddress(host: "127.0.0.1", port: port)
+        socket = try Socket.connect(to: server)
         socket.setReceiveTimeout(seconds: 10)
     }
 
@@ -65,7 +67,7 @@ final class TestConnection {
     }
 
     func send(_ bytes: [UInt8]) throws {
-        try socket.writeAll(bytes)
+        try socket.writeAll(bytes, to: server)
     }
 
     func send(_ frame: Frame) throws {
