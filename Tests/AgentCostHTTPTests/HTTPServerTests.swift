@@ -317,7 +317,7 @@ import Testing
         client.join()
         #expect(status.load(ordering: .relaxed) == 200)
         #expect(server.requestsInFlight == 0)
-        #expect(throws: SystemError.self) { try Socket.connect(to: loopback(port)) }
+        #expect(throws: ConnectionError.self) { try Socket.connect(to: loopback(port)) }
         server.stop()
     }
 
