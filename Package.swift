@@ -69,7 +69,7 @@ let package = Package(
             name: "AgentCostServer",
             dependencies: [
                 "AgentCostCore", "AgentCostLog", "AgentCostWire", "AgentCostSystem", "AgentCostExposition",
-                "AgentCostJSON",
+                "AgentCostJSON", "AgentCostHTTP",
             ],
             swiftSettings: strictSwift6
         ),
@@ -77,7 +77,7 @@ let package = Package(
         // The Swift client: batches events, sends them over TCP, retries until every batch is acknowledged.
         .target(
             name: "AgentCostClient",
-            dependencies: ["AgentCostWire", "AgentCostLog", "AgentCostSystem"],
+            dependencies: ["AgentCostWire", "AgentCostLog", "AgentCostSystem", "AgentCostJSON"],
             swiftSettings: strictSwift6
         ),
 
@@ -128,7 +128,11 @@ let package = Package(
         .testTarget(name: "AgentCostCoreTests", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),
         .testTarget(
             name: "AgentCostServerTests",
-            dependencies: ["AgentCostServer", "AgentCostLog", "AgentCostWire", "AgentCostCore", "AgentCostSystem"],
+            dependencies: [
+                "AgentCostServer", "AgentCostLog", "AgentCostWire", "AgentCostCore", "AgentCostSystem",
+                "AgentCostClient",
+                "AgentCostJSON",
+            ],
             swiftSettings: strictSwift6
         ),
     ]

@@ -93,6 +93,23 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
 }
 
 extension Money {
+    /// The exact amount in dollars as a plain decimal, with no trailing zeros: `0.08`, `12`, `0.000000001`. Fit
+    /// for JSON numbers and anywhere a float would round.
+    public var exactDecimal: String {
+        let magnitude = nanos.magnitude
+        let perDollar = UInt64(Money.nanosPerDollar)
+        let whole = "\(nanos < 0 ? "-" : "")\(magnitude / perDollar)"
+        var fraction = magnitude % perDollar
+        guard fraction != 0 else { return whole }
+        var width = 9
+        while fraction % 10 == 0 {
+            fraction /= 10
+            width -= 1
+        }
+        let digits = String(fraction)
+        return whole + "." + String(repeating: "0", count: width - digits.count) + digits
+    }
+
     /// The ratio `self / other` as a floating-point number; nil when `other` is zero.
     public func ratio(to other: Money) -> Double? {
         other.nanos == 0 ? nil : Double(nanos) / Double(other.nanos)

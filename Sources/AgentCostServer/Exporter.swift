@@ -1,5 +1,6 @@
 import AgentCostCore
 import AgentCostExposition
+import AgentCostHTTP
 import AgentCostLog
 import AgentCostSystem
 import Synchronization
@@ -17,6 +18,9 @@ public final class Exporter: Sendable {
     private let logger: Logger
     private let clock = Mutex<OSThread?>(nil)
     private let stopping = Atomic<Bool>(false)
+    private let ready = Atomic<Bool>(false)
+    private let web = Mutex<HTTPServer?>(nil)
+    private let apiToken: String?
 
     /// How often budget periods are moved on for agents that send nothing.
     static let clockInterval = 10.0
@@ -38,6 +42,7 @@ public final class Exporter: Sendable {
         }
         ingestMetrics = IngestMetrics()
         applier = BatchApplier(tracker: tracker, goals: goals, metrics: ingestMetrics)
+        apiToken = try configuration.readAPIToken()
         ingest = IngestServer(
             configuration: try configuration.makeIngestConfiguration(),
             applier: applier,
@@ -46,19 +51,52 @@ public final class Exporter: Sendable {
         )
     }
 
-    /// Starts the budget clock and the ingest listener.
-    ///
-    /// - Returns: the ingest port actually bound.
+    /// True once the exporter takes traffic: what `/-/ready` reports.
+    public var isReady: Bool { ready.load(ordering: .acquiring) }
+
+    /// The ports actually bound (useful with port 0).
+    public struct BoundPorts: Sendable {
+        public let ingest: UInt16
+        public let web: UInt16
+    }
+
+    /// Starts the budget clock, the HTTP server and the ingest listener, in that order; on failure, stops what
+    /// started.
     @discardableResult
-    public func start() throws(SystemError) -> UInt16 {
-        let thread = try OSThread { [self] in runClock() }
-        clock.withLock { $0 = thread }
+    public func start() throws(ExporterStartError) -> BoundPorts {
         do {
-            return try ingest.start()
+            let thread = try OSThread { [self] in runClock() }
+            clock.withLock { $0 = thread }
+        } catch {
+            throw ExporterStartError("cannot start the budget clock thread: \(error)")
+        }
+
+        let service = WebService(exporter: self, apiToken: apiToken, logger: logger.child("web"))
+        let server: HTTPServer
+        do {
+            server = try HTTPServer.start(
+                on: configuration.webListenAddress,
+                configuration: configuration.webServer,
+                logger: logger.child("http"),
+                handler: { service.handle($0) }
+            )
         } catch {
             stop()
-            throw error
+            throw ExporterStartError(
+                "cannot serve HTTP on --web.listen-address=\(configuration.webListenAddress): \(error)")
         }
+        web.withLock { $0 = server }
+
+        let ingestPort: UInt16
+        do {
+            ingestPort = try ingest.start()
+        } catch {
+            stop()
+            throw ExporterStartError(
+                "cannot listen for ingest on --ingest.listen-address=\(configuration.ingestListenAddress): \(error)")
+        }
+        ready.store(true, ordering: .releasing)
+        return BoundPorts(ingest: ingestPort, web: server.port)
     }
 
     /// The `/metrics` body in the given format.
@@ -68,7 +106,12 @@ public final class Exporter: Sendable {
 
     /// Stops taking new work, finishes what is in flight, and stops the clock.
     public func stop() {
+        ready.store(false, ordering: .releasing)
         ingest.shutdown()
+        web.withLock { server in
+            server?.stop()
+            server = nil
+        }
         stopping.store(true, ordering: .releasing)
         clock.withLock { thread in
             thread?.join()
@@ -86,4 +129,15 @@ public final class Exporter: Sendable {
             Clock.sleep(for: .milliseconds(100))
         }
     }
+}
+
+/// Why the exporter could not start: which listener or thread, and the system's reason.
+public struct ExporterStartError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+
+    init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
 }

@@ -1,4 +1,5 @@
 import AgentCostCore
+import AgentCostHTTP
 import AgentCostSystem
 import AgentCostWire
 
@@ -12,6 +13,9 @@ public struct ExporterConfiguration: Sendable, Equatable {
     public var logLevel = "info"
     public var tracker = TrackerConfiguration()
     public var maximumGoals = 10_000
+    public var webServer = HTTPServerConfiguration()
+    /// A file holding the bearer token that mutating operator API calls must present.
+    public var webAPITokenFile: String?
     public var ingestLoops = 2
     public var ingestMaxConnections = 10_000
     public var ingestIdleTimeoutSeconds = 300.0
@@ -21,6 +25,29 @@ public struct ExporterConfiguration: Sendable, Equatable {
     public var ingestTokenFile: String?
 
     public init() {}
+
+    /// The operator API's bearer token, from `--web.api-token-file`; nil when none is set.
+    ///
+    /// - Throws: `ConfigurationError` naming the file when it cannot be read or is empty.
+    public func readAPIToken() throws(ConfigurationError) -> String? {
+        guard let webAPITokenFile else { return nil }
+        return try Self.readToken(webAPITokenFile, flag: "web.api-token-file")
+    }
+
+    /// Reads a token file: its contents without surrounding whitespace, which must not be empty.
+    static func readToken(_ path: String, flag: String) throws(ConfigurationError) -> String {
+        let text: String
+        do {
+            text = try readTextFile(path)
+        } catch {
+            throw ConfigurationError("--\(flag)=\(path) cannot be read: \(error)")
+        }
+        let trimmed = String(text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+        guard !trimmed.isEmpty else {
+            throw ConfigurationError("--\(flag)=\(path) is empty; put the shared token in it")
+        }
+        return trimmed
+    }
 
     /// The ingest listener's settings; reads the token file when one is set.
     ///
@@ -32,17 +59,7 @@ public struct ExporterConfiguration: Sendable, Equatable {
         ingest.frameTimeoutSeconds = ingestFrameTimeoutSeconds
         ingest.limits = ingestLimits
         if let ingestTokenFile {
-            let token: String
-            do {
-                token = try readTextFile(ingestTokenFile)
-            } catch {
-                throw ConfigurationError("--ingest.token-file=\(ingestTokenFile) cannot be read: \(error)")
-            }
-            let trimmed = String(token.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
-            guard !trimmed.isEmpty else {
-                throw ConfigurationError("--ingest.token-file=\(ingestTokenFile) is empty; put the shared token in it")
-            }
-            ingest.token = trimmed
+            ingest.token = try Self.readToken(ingestTokenFile, flag: "ingest.token-file")
         }
         return ingest
     }
@@ -53,6 +70,26 @@ public struct ExporterConfiguration: Sendable, Equatable {
             $0.webListenAddress = try parseAddress($1, flag: "web.listen-address")
         } current: {
             "\($0.webListenAddress)"
+        },
+        Flag("web.max-connections", "HTTP connections served at once; more wait in the listen backlog.") {
+            $0.webServer.maxConnections = try parseInteger($1, flag: "web.max-connections", in: 2...100_000)
+        } current: {
+            "\($0.webServer.maxConnections)"
+        },
+        Flag("web.timeout", "Close an HTTP connection idle for this long (slow clients included).") {
+            $0.webServer.connectionTimeoutSeconds = Int(try parseDuration($1, flag: "web.timeout").rounded(.up))
+        } current: {
+            formatDuration(Double($0.webServer.connectionTimeoutSeconds))
+        },
+        Flag("web.max-request-size", "Largest HTTP request body accepted (bytes, or with KiB/MiB).") {
+            $0.webServer.maxBodyBytes = try parseSize($1, flag: "web.max-request-size")
+        } current: {
+            formatSize($0.webServer.maxBodyBytes)
+        },
+        Flag("web.api-token-file", "File holding the bearer token that mutating operator API calls must send.") {
+            $0.webAPITokenFile = $1.isEmpty ? nil : $1
+        } current: {
+            $0.webAPITokenFile ?? ""
         },
         Flag("ingest.listen-address", "TCP address on which to accept spend batches from agent fleets.") {
             $0.ingestListenAddress = try parseAddress($1, flag: "ingest.listen-address")

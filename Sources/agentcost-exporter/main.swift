@@ -46,7 +46,7 @@ case .run(let configuration):
     do {
         try exporter.start()
     } catch {
-        logger.error("cannot start", ["err": error])
+        logger.error("cannot start", ["err": error.message])
         exit(1)
     }
 

@@ -58,3 +58,11 @@ struct MoneyTests {
         #expect(try Money(dollars: 3.75) == usd("3.75"))
     }
 }
+
+@Test(
+    "exact decimals carry every nano-dollar and no trailing zeros",
+    arguments: [(0, "0"), (1, "0.000000001"), (80_000_000, "0.08"), (12_000_000_000, "12"), (-1_500_000_000, "-1.5")]
+)
+func exactDecimal(nanos: Int64, text: String) {
+    #expect(Money(nanos: nanos).exactDecimal == text)
+}
