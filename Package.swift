@@ -90,7 +90,7 @@ let package = Package(
         // The operator's and load tester's tool: replay JSON lines, generate and blast pre-compressed frames.
         .executableTarget(
             name: "agentcostctl",
-            dependencies: ["AgentCostClient", "AgentCostWire", "AgentCostLog", "AgentCostJSON"],
+            dependencies: ["AgentCostClient", "AgentCostWire", "AgentCostLog", "AgentCostJSON", "AgentCostSystem"],
             swiftSettings: strictSwift6
         ),
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End to end: starts the real agentcost-exporter on 127.0.0.1, replays the seed's scenarios (scripts/fixtures/
 # end-to-end/*.jsonl) through the real agentcostctl, and checks the acks: applied counts, paused agents,
-# rejections with their reason codes, exactly-once on a second replay, the ingest token, and gen + blast.
-# The tracker's state is not exposed over HTTP yet, so the acks are where it is read.
+# rejections with their reason codes, exactly-once on a second replay, the ingest token, and gen + blast; then
+# reads and steers the resulting state through agentcostctl's operator subcommands over the HTTP API.
 set -euo pipefail
 
 bin_dir=$(realpath "${1:?usage: $0 BIN_DIR (holding agentcost-exporter and agentcostctl)}")
@@ -39,7 +39,8 @@ start_exporter() {
     log="$work/$name.log"
     for _ in 1 2 3 4 5; do
         port=$(free_port)
-        "$exporter" --ingest.listen-address="127.0.0.1:$port" --web.listen-address="127.0.0.1:$(free_port)" \
+        web_port=$(free_port)
+        "$exporter" --ingest.listen-address="127.0.0.1:$port" --web.listen-address="127.0.0.1:$web_port" \
             --data.dir="$work/$name-data" --log.level=info "$@" >"$log" 2>&1 &
         exporter_pid=$!
         for _ in $(seq 1 100); do
@@ -96,11 +97,13 @@ anomalous_cycle_is_applied() {
 }
 
 over_budget_agent_is_paused() {
-    # One event a batch, so each ack shows the agent's state after that event. As in the seed, the budget is checked
-    # when a cycle ends: $0.90 spent of $1.00 after the third cycle (its end is batch 10), $1.20 after the fourth
-    # (batch 13).
+    # One event a batch, so each ack shows the agent's state after that event. The budget is checked on every
+    # spend: $0.90 of $1.00 after the third cycle (its end is batch 10), and the fourth cycle's spend (batch 12)
+    # reaches $1.20 and pauses the agent in the middle of its cycle.
     replay budget.jsonl budget --batch-size 1 &&
         has budget '^ack sequence=10 status=ok applied=1 rejected=0 paused_agents=$' &&
+        has budget '^ack sequence=11 status=ok applied=1 rejected=0 paused_agents=$' &&
+        has budget '^ack sequence=12 status=ok applied=1 rejected=0 paused_agents=e2e-budget$' &&
         has budget '^ack sequence=13 status=ok applied=1 rejected=0 paused_agents=e2e-budget$' &&
         has budget '^total events=13 batches=13 applied=13 rejected=0 rejected_batches=0 paused_agents=e2e-budget$'
 }
@@ -140,6 +143,33 @@ gen_and_blast_apply_every_event() {
         has blast '^events/s=[0-9.]+ frames/s=[0-9.]+$'
 }
 
+# Runs an operator subcommand against the exporter's web address; output to $work/NAME.out.
+operate() {
+    local name=$1; shift
+    "$ctl" "$@" --web-address "127.0.0.1:$web_port" >"$work/$name.out" 2>&1
+}
+
+operator_reads_the_seed_cycle() {
+    operate summary agent e2e-basic &&
+        has summary '^cumulative_spend: 0.08$' && has summary '^total_calls: 2$' && has summary '^paused: false$' &&
+        operate cycles cycles e2e-basic --limit 5 &&
+        has cycles '^e2e-basic/1 +2026-12-03T19:30:00.000Z +0.08 +2 +30 +completed'
+}
+
+operator_pauses_refuses_and_forces() {
+    local status=0
+    operate lower set-budget e2e-basic 0.05 && has lower '^paused: true$' &&
+        operate paused agents --paused && has paused '^e2e-basic ' &&
+        { operate refused resume e2e-basic || status=$?; [ "$status" -eq 1 ]; } &&
+        has refused 'answered 409: agent e2e-basic has spent \$0.08 of its lifetime budget of \$0.05' &&
+        operate forced resume e2e-basic --force && has forced '^paused: false$' && has forced '^budget_overridden: true$'
+}
+
+operator_creates_goals() {
+    operate goal-root create-goal e2e-launch --name Launch --budget 50 && has goal-root '^budget: 50$' &&
+        operate goal-list goals && has goal-list '^e2e-launch +Launch '
+}
+
 exporter_stops_on_sigterm() {
     stop_exporter
 }
@@ -172,6 +202,9 @@ check "(d) resume is refused over budget and applied after raising it" resume_af
 check "(e) bad events are rejected with their reason codes" bad_events_are_rejected_with_reasons
 check "(f) the same file replayed twice by one producer applies 0 the second time" second_replay_applies_nothing
 check "(h) gen + blast: the acks count every event of the file as applied" gen_and_blast_apply_every_event
+check "agentcostctl agent/cycles read the seed's cycle over HTTP" operator_reads_the_seed_cycle
+check "agentcostctl set-budget pauses, resume is refused, resume --force works" operator_pauses_refuses_and_forces
+check "agentcostctl create-goal and goals" operator_creates_goals
 check "the exporter exits 0 on SIGTERM" exporter_stops_on_sigterm
 
 echo "e2e-secret-token" >"$work/token"

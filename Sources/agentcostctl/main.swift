@@ -1,4 +1,5 @@
-// agentcostctl: replays JSON-lines events to an agentcost exporter, and generates and blasts load-test frames.
+// agentcostctl: replays JSON-lines events to an agentcost exporter, generates and blasts load-test frames, and
+// inspects and steers agents through the exporter's operator API.
 
 import Foundation
 
@@ -10,6 +11,9 @@ let usage = """
       gen           write a file of pre-compressed batch frames for load tests
       blast FILE    send a file written by gen as fast as possible and print events/s
 
+    Operator subcommands (see 'agentcostctl agents --help'):
+      agents, agent ID, cycles ID, set-budget ID USD, clear-budget ID, resume ID, goals, goal ID, create-goal ID
+
     Run 'agentcostctl SUBCOMMAND --help' for a subcommand's flags.
 
     Exit status: 0 on success, 1 when the work failed (bad input, connection refused), 2 on a usage error.
@@ -19,15 +23,16 @@ let usage = """
 let arguments = Array(CommandLine.arguments.dropFirst())
 do {
     guard let subcommand = arguments.first else {
-        throw CtlError(.usage, "no subcommand given; use replay, gen or blast (see --help)")
+        throw CtlError(.usage, "no subcommand given; use replay, gen, blast or an operator subcommand (see --help)")
     }
     let rest = arguments.dropFirst()
     switch subcommand {
     case "replay": try ReplayCommand.run(rest)
     case "gen": try GenerateCommand.run(rest)
     case "blast": try BlastCommand.run(rest)
+    case _ where OperatorCommands.names.contains(subcommand): try OperatorCommands.run(subcommand, rest)
     case "-h", "--help", "help": print(usage, terminator: "")
-    default: throw CtlError(.usage, "unknown subcommand '\(subcommand)'; use replay, gen or blast (see --help)")
+    default: throw CtlError(.usage, "unknown subcommand '\(subcommand)'; see --help for the list")
     }
 } catch let error as CtlError {
     FileHandle.standardError.write(Data("agentcostctl: \(error.message)\n".utf8))
