@@ -2,11 +2,14 @@
 # fresh Debian machine with the Swift toolchain; both install the system packages they need first.
 
 SWIFT        ?= swift
-DEBIAN_PKGS  := pkg-config zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev libmicrohttpd-dev
+DEBIAN_PKGS  := pkg-config zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev libmicrohttpd-dev \
+                python3 python3-venv curl prometheus prometheus-alertmanager
+VENV         := .build/venv
 RELEASE_BIN  := .build/release
 SWIFT_SOURCES := Package.swift Sources Tests Benchmarks
 
-.PHONY: deps build release run test lint format unit integration end-to-end bench clean proto check-proto
+.PHONY: deps venv build release run test lint format unit integration end-to-end prometheus bench clean proto \
+	check-proto
 
 # Install only what is missing, so that a machine that already has everything needs no network.
 deps:
@@ -17,6 +20,13 @@ deps:
 		SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
 		$$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $$missing; \
 	fi
+
+# Python peers for the tests and benchmarks (prometheus-client), in a virtual environment under .build.
+venv: $(VENV)/.installed
+$(VENV)/.installed: scripts/requirements.txt | deps
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+	touch $@
 
 build: deps
 	$(SWIFT) build --build-tests
@@ -44,6 +54,10 @@ integration: build
 end-to-end: build
 	scripts/test-end-to-end.sh "$$($(SWIFT) build --show-bin-path)"
 
+# Real peers: promtool, Python prometheus-client, and a Prometheus server scraping the exporter.
+prometheus: build venv
+	scripts/test-prometheus.sh "$$($(SWIFT) build --show-bin-path)" $(VENV)/bin/python
+
 # The C code generated from proto/ is checked in; `make proto` rewrites it, `make check-proto` fails if it is stale
 # (regenerated into a temporary directory and compared byte for byte).
 PROTO_SRC     := proto/agentcost/v1/agentcost.proto
@@ -64,10 +78,13 @@ check-proto: deps
 	{ echo "generated C in Sources/CAgentCostProto is stale: run 'make proto' and commit the result" >&2; exit 1; }
 
 # Every test stage; any failure fails the target.
-test: deps check-proto lint unit integration end-to-end
+test: deps check-proto lint unit integration end-to-end prometheus
 
-bench: release
-	$(RELEASE_BIN)/agentcost-bench
+# Benchmarks print absolute figures and ratios against baselines measured in the same run, including Python
+# prometheus-client rendering the same series as /metrics.
+bench: release venv
+	baseline=$$($(VENV)/bin/python Benchmarks/python/render_baseline.py --agents 100000) && \
+	$(RELEASE_BIN)/agentcost-bench all --python-render "$$baseline"
 
 clean:
 	rm -rf .build
