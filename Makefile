@@ -60,22 +60,27 @@ prometheus: build venv
 
 # The C code generated from proto/ is checked in; `make proto` rewrites it, `make check-proto` fails if it is stale
 # (regenerated into a temporary directory and compared byte for byte).
-PROTO_SRC     := proto/agentcost/v1/agentcost.proto
+PROTO_NAMES   := agentcost store
 PROTO_C_DIR   := Sources/CAgentCostProto/agentcost/v1
 PROTO_H_DIR   := Sources/CAgentCostProto/include/agentcost/v1
 
 proto: deps
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	protoc-c --proto_path=proto --c_out="$$tmp" $(PROTO_SRC) && \
-	cp "$$tmp/agentcost/v1/agentcost.pb-c.c" $(PROTO_C_DIR)/ && \
-	cp "$$tmp/agentcost/v1/agentcost.pb-c.h" $(PROTO_H_DIR)/
+	for name in $(PROTO_NAMES); do \
+		protoc-c --proto_path=proto --c_out="$$tmp" proto/agentcost/v1/$$name.proto && \
+		cp "$$tmp/agentcost/v1/$$name.pb-c.c" $(PROTO_C_DIR)/ && \
+		cp "$$tmp/agentcost/v1/$$name.pb-c.h" $(PROTO_H_DIR)/ || exit 1; \
+	done
 
 check-proto: deps
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	protoc-c --proto_path=proto --c_out="$$tmp" $(PROTO_SRC) && \
-	diff -u $(PROTO_C_DIR)/agentcost.pb-c.c "$$tmp/agentcost/v1/agentcost.pb-c.c" && \
-	diff -u $(PROTO_H_DIR)/agentcost.pb-c.h "$$tmp/agentcost/v1/agentcost.pb-c.h" || \
-	{ echo "generated C in Sources/CAgentCostProto is stale: run 'make proto' and commit the result" >&2; exit 1; }
+	for name in $(PROTO_NAMES); do \
+		protoc-c --proto_path=proto --c_out="$$tmp" proto/agentcost/v1/$$name.proto && \
+		diff -u $(PROTO_C_DIR)/$$name.pb-c.c "$$tmp/agentcost/v1/$$name.pb-c.c" && \
+		diff -u $(PROTO_H_DIR)/$$name.pb-c.h "$$tmp/agentcost/v1/$$name.pb-c.h" || \
+		{ echo "generated C in Sources/CAgentCostProto is stale: run 'make proto' and commit the result" >&2; \
+		  exit 1; }; \
+	done
 
 # Every test stage; any failure fails the target.
 test: deps check-proto lint unit integration end-to-end prometheus

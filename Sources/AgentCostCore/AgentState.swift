@@ -69,6 +69,55 @@ struct AgentState: Sendable {
         self.baseline = BoundedRing(limit: configuration.rollingWindow)
     }
 
+    /// Rebuilds an agent from a snapshot record. Retention and window come from the current configuration: if they
+    /// shrank since the snapshot, the oldest cycles and baseline costs are dropped.
+    init(record: AgentRecord, configuration: TrackerConfiguration) {
+        self.init(id: record.agentID, configuration: configuration)
+        cyclesStarted = record.cyclesStarted
+        openCycle = record.openCycle.map {
+            OpenCycle(number: $0.number, startedAt: $0.startedAt, cost: $0.cost, calls: $0.calls)
+        }
+        for cycle in record.history {
+            history.append(
+                CycleRecord(
+                    number: cycle.number,
+                    startedAt: cycle.startedAt.nanosecondsSinceEpoch,
+                    endedAt: cycle.endedAt.nanosecondsSinceEpoch,
+                    cost: cycle.cost.nanos,
+                    baseline: cycle.baseline?.nanos ?? -1,
+                    calls: UInt32(clamping: cycle.calls),
+                    isAnomaly: cycle.isAnomaly
+                )
+            )
+        }
+        for cost in record.baseline {
+            if let displaced = baseline.append(cost.nanos) {
+                baselineSum -= displaced
+            }
+            baselineSum += cost.nanos
+        }
+        completedCycles = record.completedCycles
+        completedCost = record.completedCost
+        completedCalls = record.completedCalls
+        anomalyCount = record.anomalyCount
+        cumulativeSpend = record.cumulativeSpend
+        outOfCycleSpend = record.outOfCycleSpend
+        outOfCycleCalls = record.outOfCycleCalls
+        spendWhilePaused = record.spendWhilePaused
+        lastCycleCost = record.lastCycleCost
+        budget = record.budget.map {
+            Budget(
+                amount: $0.amount, period: $0.period, warningRatio: $0.warningRatio, warned: $0.warned,
+                overridden: $0.overridden)
+        }
+        calendar = CalendarSpend(record: record.calendar)
+        isPaused = record.paused
+        pauseCount = record.pauseCount
+    }
+
+    var historyOldestFirst: [CycleRecord] { history.newestFirst(maximum: history.count).reversed() }
+    var baselineOldestFirst: [Int64] { baseline.newestFirst(maximum: baseline.count).reversed() }
+
     // MARK: Events
 
     mutating func startCycle(at time: Timestamp, configuration: TrackerConfiguration, events: inout [TrackerEvent])
@@ -319,6 +368,20 @@ struct CalendarSpend: Sendable {
     private var day = Window()
     private var week = Window()
     private var month = Window()
+
+    init() {}
+
+    init(record: AgentRecord.Calendar) {
+        day = Window(index: record.dayIndex, spend: record.daySpend)
+        week = Window(index: record.weekIndex, spend: record.weekSpend)
+        month = Window(index: record.monthIndex, spend: record.monthSpend)
+    }
+
+    var record: AgentRecord.Calendar {
+        AgentRecord.Calendar(
+            dayIndex: day.index, daySpend: day.spend, weekIndex: week.index, weekSpend: week.spend,
+            monthIndex: month.index, monthSpend: month.spend)
+    }
 
     private struct Window: Sendable {
         var index = Int64.min

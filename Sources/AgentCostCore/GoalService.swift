@@ -101,6 +101,29 @@ public final class GoalService: Sendable {
         book.withLock { book in book.goals.keys.sorted().compactMap { book.cost(of: $0) } }
     }
 
+    /// Every goal as a plain record, for snapshots.
+    public func records() -> [GoalRecord] {
+        book.withLock { book in
+            book.goals.map { id, goal in
+                GoalRecord(
+                    goalID: id, name: goal.name, parentID: goal.parentID, childIDs: goal.childIDs,
+                    directCost: goal.directCost, totalCost: goal.totalCost, directCalls: goal.directCalls,
+                    totalCalls: goal.totalCalls, budget: goal.budget, warningRatio: goal.warningRatio,
+                    isImplicit: goal.isImplicit, warned: goal.warned, exceeded: goal.exceeded)
+            }
+        }
+    }
+
+    /// Adds goals restored from a snapshot, as they were (totals included), emitting no events. Call before any
+    /// traffic.
+    public func restore(_ records: [GoalRecord]) {
+        book.withLock { book in
+            for record in records {
+                book.restore(record)
+            }
+        }
+    }
+
     /// Every goal's id, sorted.
     public func allGoals() -> [String] {
         book.withLock { $0.goals.keys.sorted() }
@@ -247,6 +270,20 @@ struct GoalBook: Sendable {
             checkBudget(of: member, at: time, events: &events)
         }
         return events
+    }
+
+    mutating func restore(_ record: GoalRecord) {
+        var goal = Goal(name: record.name, warningRatio: record.warningRatio, isImplicit: record.isImplicit)
+        goal.parentID = record.parentID
+        goal.childIDs = record.childIDs
+        goal.directCost = record.directCost
+        goal.totalCost = record.totalCost
+        goal.directCalls = record.directCalls
+        goal.totalCalls = record.totalCalls
+        goal.budget = record.budget
+        goal.warned = record.warned
+        goal.exceeded = record.exceeded
+        goals[record.goalID] = goal
     }
 
     func cost(of id: String) -> GoalCost? {

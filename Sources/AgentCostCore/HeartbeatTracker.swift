@@ -283,7 +283,7 @@ public final class HeartbeatTracker: Sendable {
 
     /// Runs `body` on the agent under its shard's lock, creating the agent if it is new (within the cardinality
     /// guard), then delivers the events it produced.
-    private func upsert<Result: Sendable>(
+    func upsert<Result: Sendable>(
         _ agentID: String,
         _ body: (inout AgentState, inout [TrackerEvent]) throws(TrackerError) -> Result
     ) throws(TrackerError) -> Result {
