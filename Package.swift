@@ -51,6 +51,15 @@ let package = Package(
         // JSON for event lines, the operator API and agentcostctl: a parser that keeps numbers exact, a writer.
         .target(name: "AgentCostJSON", swiftSettings: strictSwift6),
 
+        // Durable state: the write-ahead log, snapshots (protobuf-c, store.proto) and recovery.
+        .target(
+            name: "AgentCostStore",
+            dependencies: [
+                "AgentCostCore", "AgentCostWire", "AgentCostSystem", "AgentCostLog", "CProtobufC", "CAgentCostProto",
+            ],
+            swiftSettings: strictSwift6
+        ),
+
         // Linux calls Swift's Glibc module lacks (epoll, eventfd, accept4), with plain types.
         .target(name: "CAgentCostSystem"),
 
@@ -69,7 +78,7 @@ let package = Package(
             name: "AgentCostServer",
             dependencies: [
                 "AgentCostCore", "AgentCostLog", "AgentCostWire", "AgentCostSystem", "AgentCostExposition",
-                "AgentCostJSON", "AgentCostHTTP",
+                "AgentCostJSON", "AgentCostHTTP", "AgentCostStore",
             ],
             swiftSettings: strictSwift6
         ),
@@ -117,6 +126,11 @@ let package = Package(
         .testTarget(
             name: "AgentCostExpositionTests",
             dependencies: ["AgentCostExposition", "AgentCostCore"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "AgentCostStoreTests",
+            dependencies: ["AgentCostStore", "AgentCostCore", "AgentCostLog", "AgentCostSystem", "AgentCostWire"],
             swiftSettings: strictSwift6
         ),
         .testTarget(name: "AgentCostJSONTests", dependencies: ["AgentCostJSON"], swiftSettings: strictSwift6),

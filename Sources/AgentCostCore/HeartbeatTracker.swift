@@ -164,6 +164,18 @@ public final class HeartbeatTracker: Sendable {
     public func apply(_ commands: [AgentCommand], to agentID: String) throws(TrackerError) -> [AgentCommand.Failure] {
         try Identifier.validate(agentID, kind: "agent")
         let configuration = configuration
+
+        // Only a start or a spend brings an agent into being; a run of cycle ends for an unknown agent changes
+        // nothing, not even the list of agents.
+        let creates = commands.contains {
+            if case .endCycle = $0 { false } else { true }
+        }
+        guard creates || read(agentID, { _ in true }) == true else {
+            return commands.indices.map {
+                AgentCommand.Failure(
+                    index: $0, error: TrackerError(.noOpenCycle, "agent \(agentID) has no open cycle to end"))
+            }
+        }
         return try upsert(agentID) { agent, events in
             var failures: [AgentCommand.Failure] = []
             for (index, command) in commands.enumerated() {

@@ -2,7 +2,9 @@ import AgentCostCore
 import AgentCostExposition
 import AgentCostHTTP
 import AgentCostLog
+import AgentCostStore
 import AgentCostSystem
+import AgentCostWire
 import Synchronization
 
 /// The whole service, assembled from its configuration: the tracker and goals, the ingest listener that feeds
@@ -15,10 +17,12 @@ public final class Exporter: Sendable {
     public let applier: BatchApplier
     public let ingest: IngestServer
     public let metrics: ExporterMetrics
+    public let durability: Durability
     private let logger: Logger
     private let clock = Mutex<OSThread?>(nil)
     private let stopping = Atomic<Bool>(false)
     private let ready = Atomic<Bool>(false)
+    private let replaying = Atomic<Bool>(false)
     private let web = Mutex<HTTPServer?>(nil)
     private let apiToken: String?
 
@@ -43,11 +47,16 @@ public final class Exporter: Sendable {
         ingestMetrics = IngestMetrics()
         applier = BatchApplier(tracker: tracker, goals: goals, metrics: ingestMetrics)
         apiToken = try configuration.readAPIToken()
+        durability = Durability(
+            directory: configuration.dataDirectory, generation: 1, syncPolicy: configuration.walSync,
+            snapshotInterval: configuration.snapshotIntervalSeconds, snapshotRecords: configuration.snapshotRecords,
+            logger: logger.child("storage"))
         ingest = IngestServer(
             configuration: try configuration.makeIngestConfiguration(),
             applier: applier,
             metrics: ingestMetrics,
-            logger: logger
+            logger: logger,
+            durability: durability
         )
     }
 
@@ -87,6 +96,21 @@ public final class Exporter: Sendable {
         }
         web.withLock { $0 = server }
 
+        do {
+            try recover()
+            try durability.start { [self] in
+                Durability.StateCapture(
+                    agents: tracker.capture(), goals: goals.records(), producers: applier.ledger.snapshot())
+            }
+        } catch let error as StoreError {
+            stop()
+            throw ExporterStartError(error.message)
+        } catch {
+            stop()
+            throw ExporterStartError(
+                "cannot start the write-ahead log in --data.dir=\(configuration.dataDirectory): \(error)")
+        }
+
         let ingestPort: UInt16
         do {
             ingestPort = try ingest.start()
@@ -98,6 +122,77 @@ public final class Exporter: Sendable {
         ready.store(true, ordering: .releasing)
         return BoundPorts(ingest: ingestPort, web: server.port)
     }
+
+    /// Loads the latest snapshot and replays the write-ahead log after it, before any traffic is taken.
+    private func recover() throws(StoreError) {
+        let started = Clock.monotonicSeconds()
+        let decoder = BatchDecoder(limits: configuration.ingestLimits)
+        replaying.store(true, ordering: .releasing)
+        defer { replaying.store(false, ordering: .releasing) }
+        let outcome = try Recovery.recover(
+            directory: configuration.dataDirectory,
+            logger: logger.child("storage"),
+            restoreAgent: { (record) throws(StoreError) in
+                do throws(TrackerError) {
+                    try tracker.restore(record)
+                } catch {
+                    throw StoreError(.corruptSnapshot, "agent \(record.agentID) of the snapshot: \(error.message)")
+                }
+            },
+            restoreRest: { goalRecords, producers in
+                goals.restore(goalRecords)
+                applier.ledger.restore(producers)
+            },
+            replay: { record in
+                guard let batch = try? decoder.decodeMessage(record.batch) else {
+                    logger.error("skipped a write-ahead log record that does not decode", ["bytes": record.batch.count])
+                    return
+                }
+                _ = applier.apply(batch, receivedAt: record.receivedAt)
+            })
+        durability.wal.begin(generation: outcome.generation)
+        logger.info(
+            "state recovered",
+            [
+                "snapshot": outcome.snapshot ?? "none", "agents": outcome.agentsRestored,
+                "goals": outcome.goalsRestored,
+                "log_files": outcome.logFiles, "records_replayed": outcome.recordsReplayed,
+                "tails_cut": outcome.tailsCut, "seconds": Clock.monotonicSeconds() - started,
+            ])
+    }
+
+    /// Applies an operator's change (a budget, a resume, a goal) the way ingest applies a batch: logged and durable
+    /// first, so that it survives a restart, then applied.
+    ///
+    /// - Returns: the ack, whose rejections say why the change was refused.
+    /// - Throws: `OperatorWriteError` when the write-ahead log cannot take it now (answer 503 and retry).
+    public func applyOperatorEvent(_ event: Event) throws(OperatorWriteError) -> Ack {
+        let batch = Batch(producerID: "", sequence: 0, events: [event])
+        let decoder = BatchDecoder(limits: configuration.ingestLimits)
+        let receivedAt = Timestamp(nanosecondsSinceEpoch: Clock.realTimeNanoseconds())
+        let bytes: [UInt8]
+        let decoded: DecodedBatch
+        do {
+            bytes = try batch.protobufBytes()
+            decoded = try decoder.decodeMessage(bytes[...])
+        } catch {
+            throw OperatorWriteError("cannot encode the change: \(error.message)")
+        }
+        guard let position = durability.wal.append(batch: bytes[...], receivedAt: receivedAt) else {
+            throw OperatorWriteError(durability.wal.failure ?? "the write-ahead log is not accepting records")
+        }
+        defer { durability.recordApplied(position) }
+        guard durability.wal.waitUntilResolved(position) == .durable else {
+            throw OperatorWriteError(durability.wal.failure ?? "the write-ahead log could not be written")
+        }
+        while durability.isHeld(position.generation) {
+            Clock.sleep(for: .milliseconds(1))
+        }
+        return applier.apply(decoded, receivedAt: receivedAt)
+    }
+
+    /// True while the write-ahead log is being replayed at start: events then are history, not news (no webhooks).
+    public var isReplaying: Bool { replaying.load(ordering: .acquiring) }
 
     /// The `/metrics` body in the given format.
     public func renderMetrics(format: ExpositionFormat) -> [UInt8] {
@@ -112,6 +207,7 @@ public final class Exporter: Sendable {
             server?.stop()
             server = nil
         }
+        durability.stop()
         stopping.store(true, ordering: .releasing)
         clock.withLock { thread in
             thread?.join()
@@ -133,6 +229,17 @@ public final class Exporter: Sendable {
 
 /// Why the exporter could not start: which listener or thread, and the system's reason.
 public struct ExporterStartError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+
+    init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// An operator change that could not be made durable now; the caller should retry.
+public struct OperatorWriteError: Error, Sendable, CustomStringConvertible {
     public let message: String
 
     init(_ message: String) {

@@ -1,5 +1,6 @@
 import AgentCostCore
 import AgentCostHTTP
+import AgentCostStore
 import AgentCostSystem
 import AgentCostWire
 
@@ -13,6 +14,9 @@ public struct ExporterConfiguration: Sendable, Equatable {
     public var logLevel = "info"
     public var tracker = TrackerConfiguration()
     public var maximumGoals = 10_000
+    public var walSync = WriteAheadLog.SyncPolicy.group
+    public var snapshotIntervalSeconds = 300.0
+    public var snapshotRecords = 1_000_000
     public var webServer = HTTPServerConfiguration()
     /// A file holding the bearer token that mutating operator API calls must present.
     public var webAPITokenFile: String?
@@ -136,6 +140,24 @@ public struct ExporterConfiguration: Sendable, Equatable {
             $0.dataDirectory = $1
         } current: {
             $0.dataDirectory
+        },
+        Flag("storage.wal-sync", "When an ingest ack waits for the disk: group (fdatasync per group) or off.") {
+            guard let policy = WriteAheadLog.SyncPolicy(rawValue: $1) else {
+                throw ConfigurationError("--storage.wal-sync=\($1) is not one of group, off")
+            }
+            $0.walSync = policy
+        } current: {
+            $0.walSync.rawValue
+        },
+        Flag("storage.snapshot-interval", "Write a snapshot (and trim the write-ahead log) this often.") {
+            $0.snapshotIntervalSeconds = try parseDuration($1, flag: "storage.snapshot-interval")
+        } current: {
+            formatDuration($0.snapshotIntervalSeconds)
+        },
+        Flag("storage.snapshot-records", "Also write a snapshot after this many logged batches.") {
+            $0.snapshotRecords = try parseInteger($1, flag: "storage.snapshot-records", in: 1...1_000_000_000)
+        } current: {
+            "\($0.snapshotRecords)"
         },
         Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.") {
             guard ["debug", "info", "warn", "error"].contains($1) else {

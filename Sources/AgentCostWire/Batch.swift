@@ -24,6 +24,11 @@ public struct Batch: Hashable, Sendable {
     /// - Parameter compressionLevel: the zlib level (0...9; 6 is a good default), or `nil` to send it uncompressed.
     /// - Returns: the frame; call `serialized()` on it for the bytes to send.
     /// - Throws: `WireError` with code `encodingFailed` for a string containing a NUL byte or a bad level.
+    /// The batch as protobuf bytes, without a frame: what the write-ahead log stores.
+    public func protobufBytes() throws(WireError) -> [UInt8] {
+        try ProtobufC.pack(self)
+    }
+
     public func makeFrame(compressionLevel: Int? = 6) throws(WireError) -> Frame {
         try makeMessageFrame(type: .batch, payload: ProtobufC.pack(self), compressionLevel: compressionLevel)
     }

@@ -25,8 +25,21 @@ public final class BatchDecoder {
     /// - Throws: `WireError` with code `unexpectedFrameType`, `corruptZlib`, `inflatedTooLarge`,
     ///   `invalidProtobuf` or `decodedTooLarge`.
     public func decode(_ frame: Frame) throws(WireError) -> DecodedBatch {
+        try decode(frame) { _ in }
+    }
+
+    /// Decodes a batch frame like `decode(_:)`, first handing `record` the batch's protobuf bytes (inflated), for
+    /// a write-ahead log. The bytes are only valid during the call.
+    public func decode(_ frame: Frame, record: (ArraySlice<UInt8>) -> Void) throws(WireError) -> DecodedBatch {
         let bytes = try messageBytes(of: frame, expecting: .batch, inflater: inflater, limits: limits)
         lastMessageSize = bytes.count
-        return try ProtobufC.unpackBatch(bytes, limits: limits)
+        let batch = try ProtobufC.unpackBatch(bytes, limits: limits)
+        record(bytes)
+        return batch
+    }
+
+    /// Decodes a batch from its protobuf bytes alone (no frame), as a write-ahead log stores it.
+    public func decodeMessage(_ bytes: ArraySlice<UInt8>) throws(WireError) -> DecodedBatch {
+        try ProtobufC.unpackBatch(bytes, limits: limits)
     }
 }

@@ -334,12 +334,12 @@ enum ProtobufC {
 }
 
 /// A C string's contents as a Swift string; invalid UTF-8 is repaired, a null pointer reads as empty.
-private func makeString(_ pointer: UnsafePointer<CChar>?) -> String {
+package func makeString(_ pointer: UnsafePointer<CChar>?) -> String {
     guard let pointer, pointer.pointee != 0 else { return "" }
     return String(cString: pointer)
 }
 
-private func makeString(_ pointer: UnsafeMutablePointer<CChar>?) -> String {
+package func makeString(_ pointer: UnsafeMutablePointer<CChar>?) -> String {
     makeString(UnsafePointer(pointer))
 }
 
@@ -388,14 +388,15 @@ private func arenaFree(_ data: UnsafeMutableRawPointer?, _ pointer: UnsafeMutabl
     // Everything is freed at once when the arena goes away.
 }
 
-/// Bump allocation for protobuf-c: many small allocations served from a few blocks, all freed together.
-private final class Arena {
+/// Bump allocation for protobuf-c: many small allocations served from a few blocks, all freed together. Shared
+/// with the storage module's snapshot codec (`package`), the other place protobuf-c messages are built.
+package final class Arena {
     private let state: UnsafeMutablePointer<ArenaState>
 
     /// - Parameters:
     ///   - expectedSize: the size of the first block, so that most messages need only one.
     ///   - limit: the most bytes all blocks together may take; past it allocations fail.
-    init(expectedSize: Int, limit: Int) {
+    package init(expectedSize: Int, limit: Int) {
         state = UnsafeMutablePointer<ArenaState>.allocate(capacity: 1)
         let firstBlock = min(max(expectedSize, 1024) + arenaBlockHeader, max(limit, arenaBlockHeader))
         state.initialize(
@@ -414,15 +415,15 @@ private final class Arena {
         state.deallocate()
     }
 
-    var exceededLimit: Bool { state.pointee.exceededLimit }
+    package var exceededLimit: Bool { state.pointee.exceededLimit }
 
-    func withAllocator<Result>(_ body: (UnsafeMutablePointer<ProtobufCAllocator>) -> Result) -> Result {
+    package func withAllocator<Result>(_ body: (UnsafeMutablePointer<ProtobufCAllocator>) -> Result) -> Result {
         var allocator = ProtobufCAllocator(
             alloc: arenaAllocate, free: arenaFree, allocator_data: UnsafeMutableRawPointer(state))
         return body(&allocator)
     }
 
-    func make<Value>(_: Value.Type, count: Int = 1) throws(WireError) -> UnsafeMutablePointer<Value> {
+    package func make<Value>(_: Value.Type, count: Int = 1) throws(WireError) -> UnsafeMutablePointer<Value> {
         guard let raw = arenaAllocate(UnsafeMutableRawPointer(state), max(1, count) * MemoryLayout<Value>.stride) else {
             throw WireError(.internalFailure, "out of memory while encoding a message")
         }
@@ -431,7 +432,7 @@ private final class Arena {
     }
 
     /// A NUL-terminated copy of `string` in the arena.
-    func cString(_ string: String, field: String) throws(WireError) -> UnsafeMutablePointer<CChar> {
+    package func cString(_ string: String, field: String) throws(WireError) -> UnsafeMutablePointer<CChar> {
         let utf8 = string.utf8
         guard !utf8.contains(0) else {
             throw WireError(

@@ -165,11 +165,15 @@ struct AgentCommandTests {
         #expect(oneByOne.pauses.count == 1)
     }
 
-    @Test("a run for an invalid agent id applies nothing")
+    @Test("a run for an invalid agent id, or of cycle ends for an unknown agent, applies nothing")
     func invalidRun() throws {
         let tracker = try HeartbeatTracker()
         #expect(throws: TrackerError.self) { try tracker.apply([.startCycle(at: noon)], to: "") }
+        let failures = try tracker.apply([.endCycle(at: noon), .endCycle(at: noon)], to: "never-started")
+        #expect(failures.map(\.index) == [0, 1])
+        #expect(failures.allSatisfy { $0.error.code == .noOpenCycle })
         #expect(tracker.agentCount == 0)
+        #expect(tracker.allAgents().isEmpty)
     }
 }
 

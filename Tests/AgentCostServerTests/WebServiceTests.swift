@@ -22,6 +22,7 @@ final class RunningExporter: Sendable {
         var configuration = ExporterConfiguration()
         configuration.webListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
         configuration.ingestListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
+        configuration.dataDirectory = temporaryDirectory()
         if let apiToken {
             let path = "/tmp/agentcost-test-token-\(UInt64.random(in: 0...UInt64.max))"
             try writeTextFile(path, apiToken)
@@ -41,6 +42,11 @@ final class RunningExporter: Sendable {
     func ingest(_ events: [Event], sequence: UInt64 = 0) throws -> Ack {
         try TestConnection(port: ports.ingest).exchange(Batch(producerID: "", sequence: sequence, events: events))
     }
+}
+
+/// A fresh directory under /tmp for one test's data.
+func temporaryDirectory() -> String {
+    "/tmp/agentcost-test-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
 }
 
 func writeTextFile(_ path: String, _ text: String) throws {

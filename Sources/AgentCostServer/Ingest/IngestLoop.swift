@@ -1,5 +1,6 @@
 import AgentCostCore
 import AgentCostLog
+import AgentCostStore
 import AgentCostSystem
 import AgentCostWire
 import Synchronization
@@ -22,6 +23,8 @@ final class IngestLoop: @unchecked Sendable {
     private let batchDecoder: BatchDecoder
     private let logger: Logger
     private var connections: [Int32: Connection] = [:]
+    /// Logged batches waiting for their records to be durable, in log order.
+    private var pending: [PendingBatch] = []
     private var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
     private var lastSweep = 0.0
 
@@ -38,6 +41,8 @@ final class IngestLoop: @unchecked Sendable {
         self.logger = server.logger.child("ingest")
         try epoll.add(listener.descriptor, [.readable, .exclusive])
         try epoll.add(wakeup.descriptor, .readable)
+        let wakeup = wakeup
+        server.durability?.addListener { wakeup.signal() }
     }
 
     func wake() {
@@ -59,6 +64,7 @@ final class IngestLoop: @unchecked Sendable {
                 } else if item.descriptor == wakeup.descriptor {
                     wakeup.drain()
                     adoptFromInbox(now: now)
+                    applyDurable()
                 } else if let connection = connections[item.descriptor] {
                     service(connection, item, now: now)
                 }
@@ -213,10 +219,20 @@ final class IngestLoop: @unchecked Sendable {
                 )
                 return
             }
+            if connection.answersRetryLater {
+                // After one RETRY_LATER, every later batch of the connection gets one too, unlogged and unapplied:
+                // applying batch N+1 after refusing N would make N a duplicate when it is sent again.
+                retryLater(connection, sequence: 0, "an earlier batch on this connection was answered RETRY_LATER")
+                return
+            }
+            let receivedAt = Timestamp(nanosecondsSinceEpoch: Clock.realTimeNanoseconds())
             let started = Clock.monotonicNanoseconds()
+            var position: WriteAheadLog.Position?
             let batch: DecodedBatch
             do {
-                batch = try batchDecoder.decode(frame)
+                batch = try batchDecoder.decode(frame) { bytes in
+                    position = server.durability?.wal.append(batch: bytes, receivedAt: receivedAt)
+                }
             } catch {
                 // The frame was well delimited, so the connection can go on with the next one.
                 server.metrics.frameRejected(error.code.rawValue)
@@ -228,15 +244,18 @@ final class IngestLoop: @unchecked Sendable {
             server.metrics.decodeNanoseconds.add(decoded &- started, ordering: .relaxed)
             server.metrics.bytesInflated.add(UInt64(batchDecoder.lastMessageSize), ordering: .relaxed)
 
-            let ack = server.applier.apply(
-                batch, receivedAt: Timestamp(nanosecondsSinceEpoch: Clock.realTimeNanoseconds()))
-            if ack.rejected > 0 {
-                logger.debug(
-                    "events rejected",
-                    ["peer": connection.peer, "sequence": batch.sequence, "rejected": ack.rejected]
-                )
+            guard let durability = server.durability else {
+                apply(batch, receivedAt: receivedAt, for: connection)
+                return
             }
-            send(ack, to: connection)
+            guard let position else {
+                let reason = durability.wal.failure ?? "the write-ahead log is not accepting records"
+                retryLater(connection, sequence: batch.sequence, reason)
+                return
+            }
+            pending.append(
+                PendingBatch(connection: connection, batch: batch, position: position, receivedAt: receivedAt))
+            applyDurable()
 
         default:
             server.metrics.frameRejected(WireError.Code.unexpectedFrameType.rawValue)
@@ -248,6 +267,48 @@ final class IngestLoop: @unchecked Sendable {
                 ),
                 to: connection
             )
+        }
+    }
+
+    private func apply(_ batch: DecodedBatch, receivedAt: Timestamp, for connection: Connection) {
+        let ack = server.applier.apply(batch, receivedAt: receivedAt)
+        if ack.rejected > 0 {
+            logger.debug(
+                "events rejected", ["peer": connection.peer, "sequence": batch.sequence, "rejected": ack.rejected])
+        }
+        send(ack, to: connection)
+    }
+
+    /// Answers RETRY_LATER and makes the connection answer so from now on.
+    private func retryLater(_ connection: Connection, sequence: UInt64, _ reason: String) {
+        if !connection.answersRetryLater {
+            logger.warn("answering RETRY_LATER", ["peer": connection.peer, "sequence": sequence, "reason": reason])
+        }
+        connection.answersRetryLater = true
+        server.metrics.frameRejected("retry_later")
+        send(Ack(sequence: sequence, status: .retryLater, message: "retry_later: \(reason)"), to: connection)
+    }
+
+    /// Applies and acknowledges, in order, the logged batches whose records are now durable; answers RETRY_LATER
+    /// for those whose write failed. Stops at the first still pending, or held back by a snapshot's cut.
+    private func applyDurable() {
+        guard let durability = server.durability else { return }
+        var touched: [Connection] = []
+        while let next = pending.first {
+            let status = durability.wal.status(of: next.position)
+            if status == .pending || (status == .durable && durability.isHeld(next.position.generation)) { break }
+            pending.removeFirst()
+            if status == .durable {
+                apply(next.batch, receivedAt: next.receivedAt, for: next.connection)
+            } else {
+                let reason = durability.wal.failure ?? "the write-ahead log could not be written"
+                retryLater(next.connection, sequence: next.batch.sequence, reason)
+            }
+            durability.recordApplied(next.position)
+            if !touched.contains(where: { $0 === next.connection }) { touched.append(next.connection) }
+        }
+        for connection in touched where connections[connection.socket.descriptor] === connection {
+            settle(connection)
         }
     }
 
@@ -389,11 +450,16 @@ final class IngestLoop: @unchecked Sendable {
         epoll.remove(listener.descriptor)
         adoptFromInbox(now: Clock.monotonicSeconds())
         let deadline = Clock.monotonicSeconds() + 5
+        for connection in Array(connections.values) where !connection.isClosing {
+            readAvailable(connection, now: Clock.monotonicSeconds())
+        }
+        // Batches already logged are applied and acknowledged once durable (the log is still running).
+        while !pending.isEmpty, Clock.monotonicSeconds() < deadline {
+            applyDurable()
+            if !pending.isEmpty { Clock.sleep(for: .milliseconds(1)) }
+        }
         for connection in Array(connections.values) {
             let now = Clock.monotonicSeconds()
-            if !connection.isClosing {
-                readAvailable(connection, now: now)
-            }
             flush(connection, now: now)
             while connection.outputOffset < connection.output.count, Clock.monotonicSeconds() < deadline {
                 _ = connection.socket.waitWritable(milliseconds: 100)
@@ -405,6 +471,14 @@ final class IngestLoop: @unchecked Sendable {
         epoll.close()
         wakeup.close()
     }
+}
+
+/// A batch appended to the write-ahead log, waiting for its record to be durable before it is applied and acked.
+struct PendingBatch {
+    let connection: Connection
+    let batch: DecodedBatch
+    let position: WriteAheadLog.Position
+    let receivedAt: Timestamp
 }
 
 /// The state of one client connection, owned by its loop's thread.
@@ -421,6 +495,8 @@ final class Connection {
     var partialFrameSince: Double?
     var isClosing = false
     var closeReason: String?
+    /// Set once a batch was answered RETRY_LATER: later batches are answered the same way.
+    var answersRetryLater = false
     var readingPaused = false
     var watchingWritable = false
 

@@ -37,6 +37,9 @@ public final class IngestServer: Sendable {
     let applier: BatchApplier
     let metrics: IngestMetrics
     let logger: Logger
+    /// The write-ahead log batches go through before they are applied and acked; nil applies them at once (tests
+    /// and benchmarks of the ingest path alone).
+    let durability: Durability?
     private let state = Mutex<Running?>(nil)
     let stopping = Atomic<Bool>(false)
     private let loops = Mutex<[IngestLoop]>([])
@@ -48,11 +51,18 @@ public final class IngestServer: Sendable {
         let threads: [OSThread]
     }
 
-    public init(configuration: IngestConfiguration, applier: BatchApplier, metrics: IngestMetrics, logger: Logger) {
+    public init(
+        configuration: IngestConfiguration,
+        applier: BatchApplier,
+        metrics: IngestMetrics,
+        logger: Logger,
+        durability: Durability? = nil
+    ) {
         self.configuration = configuration
         self.applier = applier
         self.metrics = metrics
         self.logger = logger
+        self.durability = durability
     }
 
     /// Binds the listening socket and starts the loops.

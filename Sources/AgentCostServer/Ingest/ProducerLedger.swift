@@ -31,6 +31,13 @@ final class ProducerLedger: Sendable {
         }
     }
 
+    /// Sets producers' highest applied sequences, from a snapshot.
+    func restore(_ sequences: [String: UInt64]) {
+        for (producerID, sequence) in sequences {
+            withProducer(producerID) { _ in ((), sequence) }
+        }
+    }
+
     /// The highest applied sequence of every producer, for snapshots and tests.
     func snapshot() -> [String: UInt64] {
         var result: [String: UInt64] = [:]

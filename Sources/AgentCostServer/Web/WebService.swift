@@ -4,6 +4,7 @@ import AgentCostHTTP
 import AgentCostJSON
 import AgentCostLog
 import AgentCostSystem
+import AgentCostWire
 import Synchronization
 
 /// The exporter's HTTP side: `/metrics`, the probes, a landing page and the operator API (docs/operations.md).
@@ -148,11 +149,17 @@ final class WebService: Sendable {
         do {
             let dollars = try body.number("budget_usd", required: true) ?? 0
             let periodName = try body.string("period") ?? "lifetime"
-            guard let period = BudgetPeriod(rawValue: periodName) else {
+            guard let period = AgentCostCore.BudgetPeriod(rawValue: periodName) else {
                 return .error(status: 400, "period \"\(periodName)\" is not one of lifetime, daily, weekly, monthly")
             }
-            try exporter.tracker.setBudget(
-                agentID, budget: dollars, period: period, warningRatio: try body.number("warning_ratio"), at: now())
+            if let failure = change(
+                .setBudget(
+                    SetBudget(
+                        agentID: agentID, budgetUSD: dollars, period: wirePeriod(period),
+                        warningRatio: try body.number("warning_ratio") ?? 0)))
+            {
+                return failure
+            }
         } catch let error as RequestBodyError {
             return .error(status: 400, error.message)
         } catch let error as TrackerError {
@@ -166,7 +173,9 @@ final class WebService: Sendable {
 
     private func clearBudget(_ agentID: String) -> HTTPResponse {
         guard exporter.tracker.agentSummary(agentID) != nil else { return unknownAgent(agentID) }
-        exporter.tracker.clearBudget(agentID, at: now())
+        if let failure = change(.setBudget(SetBudget(agentID: agentID, budgetUSD: 0, clear: true))) {
+            return failure
+        }
         return agentResponse(agentID)
     }
 
@@ -182,10 +191,8 @@ final class WebService: Sendable {
                 return .error(status: 400, "\(error)")
             }
         }
-        do {
-            try exporter.tracker.resumeAgent(agentID, force: force, at: now())
-        } catch {
-            return trackerError(error)
+        if let failure = change(.resume(Resume(agentID: agentID, force: force))) {
+            return failure
         }
         logger.info("agent resumed", ["agent": agentID, "force": force, "peer": request.peer])
         return agentResponse(agentID)
@@ -218,11 +225,14 @@ final class WebService: Sendable {
         do {
             let body = try RequestBody(request.body, allowed: ["goal_id", "name", "budget_usd", "parent_id"])
             goalID = try body.string("goal_id", required: true) ?? ""
-            let budget = try body.number("budget_usd").map { dollars throws(TrackerError) in try Money(dollars: dollars)
+            if let failure = change(
+                .createGoal(
+                    CreateGoal(
+                        goalID: goalID, name: try body.string("name") ?? goalID,
+                        budgetUSD: try body.number("budget_usd") ?? 0, parentID: try body.string("parent_id") ?? "")))
+            {
+                return failure
             }
-            try exporter.goals.createGoal(
-                goalID, name: try body.string("name") ?? goalID, budget: budget, parent: try body.string("parent_id"),
-                at: now())
         } catch let error as RequestBodyError {
             return .error(status: 400, error.message)
         } catch let error as TrackerError {
@@ -277,8 +287,36 @@ final class WebService: Sendable {
         return .error(status: status, error.message)
     }
 
-    private func now() -> Timestamp {
-        Timestamp(nanosecondsSinceEpoch: Clock.realTimeNanoseconds())
+    /// Makes an operator change through the write-ahead log; nil when it was applied, else the error response.
+    private func change(_ payload: Event.Payload) -> HTTPResponse? {
+        let ack: Ack
+        do {
+            ack = try exporter.applyOperatorEvent(Event(timeUnixNano: Clock.realTimeNanoseconds(), payload))
+        } catch {
+            var response = HTTPResponse.error(status: 503, "the change was not stored: \(error.message); retry later")
+            response.headers.set("Retry-After", "1")
+            return response
+        }
+        guard let rejection = ack.rejections.first else { return nil }
+        let code = String(rejection.reason.prefix { $0 != ":" })
+        let message = String(rejection.reason.drop { $0 != ":" }.dropFirst().drop { $0 == " " })
+        let status: Int
+        switch code {
+        case TrackerError.Code.unknownAgent.name, TrackerError.Code.unknownGoal.name: status = 404
+        case TrackerError.Code.resumeRefused.name, TrackerError.Code.duplicateGoal.name: status = 409
+        case TrackerError.Code.tooManyAgents.name, TrackerError.Code.tooManyGoals.name: status = 429
+        default: status = 400
+        }
+        return .error(status: status, message)
+    }
+
+    private func wirePeriod(_ period: AgentCostCore.BudgetPeriod) -> AgentCostWire.BudgetPeriod {
+        switch period {
+        case .lifetime: .lifetime
+        case .daily: .daily
+        case .weekly: .weekly
+        case .monthly: .monthly
+        }
     }
 }
 
