@@ -72,6 +72,10 @@ dashboards: build
 alertmanager: build
 	scripts/test-alertmanager.sh "$$($(SWIFT) build --show-bin-path)"
 
+# The deployment files: YAML syntax, compose mounts, promtool, amtool routing, systemd-analyze verify, Dockerfile.
+deploy-files: build
+	scripts/test-deploy.sh "$$($(SWIFT) build --show-bin-path)"
+
 # The C code generated from proto/ is checked in; `make proto` rewrites it, `make check-proto` fails if it is stale
 # (regenerated into a temporary directory and compared byte for byte).
 PROTO_SRC     := proto/agentcost/v1/agentcost.proto
@@ -92,7 +96,7 @@ check-proto: deps
 	{ echo "generated C in Sources/CAgentCostProto is stale: run 'make proto' and commit the result" >&2; exit 1; }
 
 # Every test stage; any failure fails the target.
-test: deps check-proto lint unit integration end-to-end prometheus rules dashboards alertmanager
+test: deps check-proto lint unit integration end-to-end prometheus rules dashboards alertmanager deploy-files
 
 # Benchmarks print absolute figures and ratios against baselines measured in the same run, including Python
 # prometheus-client rendering the same series as /metrics.
