@@ -8,8 +8,8 @@ VENV         := .build/venv
 RELEASE_BIN  := .build/release
 SWIFT_SOURCES := Package.swift Sources Tests Benchmarks
 
-.PHONY: deps venv build release run test lint format unit integration end-to-end prometheus bench clean proto \
-	check-proto
+.PHONY: deps venv build release run test lint format unit integration end-to-end prometheus rules dashboards \
+	alertmanager deploy-files bench clean proto check-proto
 
 # Install only what is missing, so that a machine that already has everything needs no network.
 deps:
@@ -58,6 +58,24 @@ end-to-end: build
 prometheus: build venv
 	scripts/test-prometheus.sh "$$($(SWIFT) build --show-bin-path)" $(VENV)/bin/python
 
+# The alert and recording rules: promtool lints them and runs their unit tests (every alert fires and stays silent).
+RULES_DIR := deploy/prometheus/rules
+rules: deps
+	promtool check rules $(RULES_DIR)/agentcost.yml
+	promtool test rules $(RULES_DIR)/agentcost_test.yml
+
+# Every Grafana panel's PromQL against a real Prometheus (with the rules) that scraped a populated exporter.
+dashboards: build
+	scripts/test-dashboards.sh "$$($(SWIFT) build --show-bin-path)"
+
+# Exporter → Prometheus evaluating the rules → Alertmanager → a loopback webhook receiver gets the paused alert.
+alertmanager: build
+	scripts/test-alertmanager.sh "$$($(SWIFT) build --show-bin-path)"
+
+# The deployment files: YAML syntax, compose mounts, promtool, amtool routing, systemd-analyze verify, Dockerfile.
+deploy-files: build
+	scripts/test-deploy.sh "$$($(SWIFT) build --show-bin-path)"
+
 # The C code generated from proto/ is checked in; `make proto` rewrites it, `make check-proto` fails if it is stale
 # (regenerated into a temporary directory and compared byte for byte).
 PROTO_NAMES   := agentcost store
@@ -83,7 +101,7 @@ check-proto: deps
 	done
 
 # Every test stage; any failure fails the target.
-test: deps check-proto lint unit integration end-to-end prometheus
+test: deps check-proto lint unit integration end-to-end prometheus rules dashboards alertmanager deploy-files
 
 # Benchmarks print absolute figures and ratios against baselines measured in the same run, including Python
 # prometheus-client rendering the same series as /metrics.
