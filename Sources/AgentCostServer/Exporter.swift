@@ -196,7 +196,8 @@ public final class Exporter: Sendable {
 
     /// The `/metrics` body in the given format.
     public func renderMetrics(format: ExpositionFormat) -> [UInt8] {
-        metrics.render(format: format, tracker: tracker, goals: goals, ingest: ingestMetrics.snapshot())
+        metrics.render(
+            format: format, tracker: tracker, goals: goals, ingest: ingestMetrics.snapshot(), storage: durability)
     }
 
     /// Stops taking new work, finishes what is in flight, and stops the clock.

@@ -1,5 +1,6 @@
 import AgentCostCore
 import AgentCostExposition
+import AgentCostStore
 import AgentCostSystem
 import Synchronization
 
@@ -24,7 +25,8 @@ public final class ExporterMetrics: Sendable {
         format: ExpositionFormat,
         tracker: HeartbeatTracker,
         goals: GoalService,
-        ingest: IngestMetrics.Snapshot
+        ingest: IngestMetrics.Snapshot,
+        storage: Durability? = nil
     ) -> [UInt8] {
         let started = Clock.monotonicNanoseconds()
         var agents: [AgentMetrics] = []
@@ -37,6 +39,9 @@ public final class ExporterMetrics: Sendable {
         FleetFamilies.writeGoals(goalCosts, into: &writer)
         FleetFamilies.writeCycleHistograms(cost: cycleCost, duration: cycleDuration, into: &writer)
         writeIngest(ingest, into: &writer)
+        if let storage {
+            writeStorage(storage, into: &writer)
+        }
         writeExporter(agents: agents.count, goals: goalCosts.count, into: &writer)
 
         let bytes = writer.finish()
@@ -84,6 +89,37 @@ public final class ExporterMetrics: Sendable {
             "agentcost_ingest_decode_seconds", type: .counter,
             help: "Time spent inflating and unpacking batches.", unit: "seconds")
         writer.sample(.number(ingest.decodeSeconds))
+    }
+
+    private func writeStorage(_ storage: Durability, into writer: inout MetricWriter) {
+        let log = storage.wal.statistics
+        writer.family(
+            "agentcost_storage_writable", type: .gauge,
+            help: "1 while the write-ahead log can be written; 0 means ingest answers RETRY_LATER (see the log).")
+        writer.sample(.flag(log.writable))
+
+        writer.family(
+            "agentcost_storage_wal_records", type: .counter, help: "Batches written to the write-ahead log.")
+        writer.sample(.integer(Int64(clamping: log.recordsWritten)))
+
+        writer.family(
+            "agentcost_storage_wal_syncs", type: .counter,
+            help: "Groups of batches written and synced together (group commit).")
+        writer.sample(.integer(Int64(clamping: log.groupsWritten)))
+
+        writer.family(
+            "agentcost_storage_wal_failures", type: .counter,
+            help: "Failed writes or syncs of the write-ahead log (full disk, read-only directory).")
+        writer.sample(.integer(Int64(clamping: log.failures)))
+
+        writer.family("agentcost_storage_snapshots", type: .counter, help: "Snapshots written, by result.")
+        writer.sample("result", "written", .integer(Int64(clamping: storage.snapshotsWritten.load(ordering: .relaxed))))
+        writer.sample("result", "failed", .integer(Int64(clamping: storage.snapshotFailures.load(ordering: .relaxed))))
+
+        writer.family(
+            "agentcost_storage_last_snapshot_duration_seconds", type: .gauge,
+            help: "How long the latest snapshot took to cut and write.", unit: "seconds")
+        writer.sample(.number(Double(storage.lastSnapshotSeconds.load(ordering: .relaxed)) / 1e9))
     }
 
     private func writeExporter(agents: Int, goals: Int, into writer: inout MetricWriter) {

@@ -50,6 +50,25 @@ public final class WriteAheadLog: Sendable {
         var outstanding: [UInt64: Int] = [:]
         var stopping = false
         var durableBytes = 0
+        var failures: UInt64 = 0
+        var recordsWritten: UInt64 = 0
+        var groupsWritten: UInt64 = 0
+    }
+
+    /// The log's counters, for `/metrics`.
+    public struct Statistics: Sendable {
+        public let recordsWritten: UInt64
+        public let groupsWritten: UInt64
+        public let failures: UInt64
+        public let writable: Bool
+    }
+
+    public var statistics: Statistics {
+        state.withLock {
+            Statistics(
+                recordsWritten: $0.recordsWritten, groupsWritten: $0.groupsWritten, failures: $0.failures,
+                writable: $0.failure == nil)
+        }
     }
 
     private struct Chunk: Sendable {
@@ -76,7 +95,8 @@ public final class WriteAheadLog: Sendable {
         self.state = Mutex(State(generation: generation))
     }
 
-    static func fileName(generation: UInt64) -> String {
+    /// The file name of a generation's log: `wal-<generation, 20 digits>.log`.
+    public static func fileName(generation: UInt64) -> String {
         "wal-" + String(generation).leftPadded(to: 20) + ".log"
     }
 
@@ -229,6 +249,8 @@ public final class WriteAheadLog: Sendable {
                 state.withLock { state in
                     state.resolvedThrough = last
                     state.durableBytes = size
+                    state.recordsWritten += last - first + 1
+                    state.groupsWritten += 1
                 }
             } catch {
                 // Nothing of this group may count: cut it off the file again and refuse appends for a while.
@@ -252,6 +274,7 @@ public final class WriteAheadLog: Sendable {
                     if state.failedRanges.count > 1024 { state.failedRanges.removeFirst(512) }
                     state.failure = reason
                     state.failedAt = Clock.monotonicSeconds()
+                    state.failures += 1
                 }
             }
             onResolved()

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Crash test: an acknowledged batch is never lost and never counted twice. agentcostctl streams a few thousand
+# batches (retrying every unacknowledged one, with the same sequence, until it is acknowledged) while this script
+# kills the exporter with SIGKILL at random moments, at least 20 times, and starts it again on the same data
+# directory. Afterwards every agent's spend, calls and cycles must equal exactly one application of every batch.
+set -euo pipefail
+
+bin_dir=$(realpath "${1:?usage: $0 BIN_DIR [KILLS]}")
+kills_wanted=${2:-20}
+work=$(mktemp -d)
+exporter_pid=""
+replay_pid=""
+cleanup() {
+    { kill -9 $exporter_pid $replay_pid; wait; } 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+ingest_port=$(free_port)
+web_port=$(free_port)
+starts=0
+
+start_exporter() {
+    starts=$((starts + 1))
+    # Small snapshot thresholds, so that kills also land during and after snapshots.
+    "$bin_dir/agentcost-exporter" --ingest.listen-address="127.0.0.1:$ingest_port" \
+        --web.listen-address="127.0.0.1:$web_port" --data.dir="$work/data" --storage.snapshot-records=150 \
+        --storage.snapshot-interval=2s >>"$work/exporter.log" 2>&1 &
+    exporter_pid=$!
+}
+
+wait_until_listening() {
+    local before=$1
+    for _ in $(seq 1 300); do
+        [ "$(grep -c 'msg="ingest listening"' "$work/exporter.log")" -gt "$before" ] && return 0
+        kill -0 "$exporter_pid" 2>/dev/null || { echo "--- the exporter died:"; tail -20 "$work/exporter.log"; return 1; }
+        sleep 0.05
+    done
+    echo "--- the exporter never started listening:"; tail -20 "$work/exporter.log"; return 1
+}
+
+# The workload, and what one application of it gives each agent.
+python3 - "$work" <<'PY'
+import json, sys
+from decimal import Decimal
+work = sys.argv[1]
+expected = {}
+with open(f"{work}/events.jsonl", "w") as out:
+    for cycle in range(2400):
+        agent = f"crash-{cycle % 12}"
+        state = expected.setdefault(agent, {"spend": Decimal(0), "calls": 0, "cycles": 0})
+        time = 1796299200 + cycle
+        out.write(json.dumps({"type": "cycle_start", "agent_id": agent, "time": time}) + "\n")
+        for call in range(3):
+            cost = Decimal(cycle % 97 + call + 1) / Decimal(100000)
+            out.write(json.dumps({"type": "spend", "agent_id": agent, "cost_usd": float(cost), "time": time}) + "\n")
+            state["spend"] += cost
+            state["calls"] += 1
+        out.write(json.dumps({"type": "cycle_end", "agent_id": agent, "time": time + 0.5}) + "\n")
+        state["cycles"] += 1
+with open(f"{work}/expected.json", "w") as out:
+    json.dump({agent: {"spend": str(s["spend"]), "calls": s["calls"], "cycles": s["cycles"]}
+               for agent, s in expected.items()}, out)
+PY
+
+start_exporter
+wait_until_listening 0
+"$bin_dir/agentcostctl" replay "$work/events.jsonl" --address "127.0.0.1:$ingest_port" --producer crash-test \
+    --batch-size 5 --deadline 120 >"$work/replay.out" 2>&1 &
+replay_pid=$!
+
+kills=0
+while kill -0 "$replay_pid" 2>/dev/null; do
+    sleep "0.$((RANDOM % 9 + 1))"
+    kill -0 "$replay_pid" 2>/dev/null || break
+    if [ "$kills" -lt "$kills_wanted" ]; then
+        { kill -9 "$exporter_pid"; wait "$exporter_pid"; } 2>/dev/null || true
+        kills=$((kills + 1))
+        listening=$(grep -c 'msg="ingest listening"' "$work/exporter.log")
+        start_exporter
+        wait_until_listening "$listening"
+    fi
+done
+replay_status=0
+wait "$replay_pid" || replay_status=$?
+replay_pid=""
+
+failures=0
+passes=0
+check() {
+    if eval "$2"; then passes=$((passes + 1)); echo "ok   $1"; else failures=$((failures + 1)); echo "FAIL $1"; fi
+}
+check "the exporter was killed with SIGKILL $kills times (at least $kills_wanted) and restarted" \
+    "[ $kills -ge $kills_wanted ]"
+check "every batch was acknowledged in the end (replay exit $replay_status)" \
+    "[ $replay_status -eq 0 ] && grep -q '^total events=12000 .* rejected=0 ' '$work/replay.out'"
+check "recovery replayed log records and loaded snapshots across the restarts" \
+    "grep -q 'msg=\"snapshot written\"' '$work/exporter.log' && grep -q 'records_replayed=[1-9]' '$work/exporter.log'"
+
+state_is_exact() {
+    python3 - "$work" "$web_port" <<'PY'
+import json, sys, urllib.request
+work, port = sys.argv[1], sys.argv[2]
+expected = json.load(open(f"{work}/expected.json"))
+problems = []
+for agent, want in sorted(expected.items()):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/agents/{agent}") as reply:
+        got = json.loads(reply.read(), parse_float=str, parse_int=str)
+    spend = got["cumulative_spend"]
+    from decimal import Decimal
+    if Decimal(spend) != Decimal(want["spend"]):
+        problems.append(f"{agent}: spend {spend}, expected {want['spend']}")
+    if int(got["total_calls"]) != want["calls"] or int(got["total_cycles"]) != want["cycles"]:
+        problems.append(f"{agent}: {got['total_calls']} calls / {got['total_cycles']} cycles, "
+                        f"expected {want['calls']} / {want['cycles']}")
+print("\n".join(problems) if problems else f"{len(expected)} agents exactly as one application of every batch")
+sys.exit(1 if problems else 0)
+PY
+}
+check "the state equals exactly one application of every acknowledged batch" state_is_exact
+
+grep -E 'level=(error|warn)' "$work/exporter.log" | grep -v -E 'cut a damaged tail|RETRY_LATER' | head -5 || true
+echo "crash test: $passes passed, $failures failed ($starts starts)"
+[ "$failures" -eq 0 ]
