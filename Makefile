@@ -4,9 +4,10 @@
 SWIFT        ?= swift
 DEBIAN_PKGS  := pkg-config zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev
 RELEASE_BIN  := .build/release
-SWIFT_SOURCES := Package.swift Sources Tests Benchmarks
+SWIFT_SOURCES := Package.swift Sources Tests Benchmarks Fuzz
 
-.PHONY: deps build release run test lint format unit integration bench clean proto check-proto
+.PHONY: deps build release run test lint format unit integration bench clean proto check-proto \
+	fuzz fuzz-smoke fuzz-build fuzz-seeds
 
 # Install only what is missing, so that a machine that already has everything needs no network.
 deps:
@@ -59,8 +60,39 @@ check-proto: deps
 	diff -u $(PROTO_H_DIR)/agentcost.pb-c.h "$$tmp/agentcost/v1/agentcost.pb-c.h" || \
 	{ echo "generated C in Sources/CAgentCostProto is stale: run 'make proto' and commit the result" >&2; exit 1; }
 
+# A libFuzzer harness over the frame and batch decoders (Fuzz/FrameDecoderFuzz), built in its own scratch
+# directory with libFuzzer and AddressSanitizer (release mode: bounds and overflow checks stay on). `make fuzz` runs
+# it for FUZZ_SECONDS; a crash, hang, leak or broken invariant fails the target and the input is kept in
+# Fuzz/crashes/. Inputs found along the way go to .build/fuzz/corpus; Fuzz/corpus holds the checked-in seeds.
+FUZZ_SECONDS       ?= 120
+FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_SCRATCH       := .build/fuzz
+FUZZ_BIN           := $(FUZZ_SCRATCH)/release/FrameDecoderFuzz
+FUZZ_BUILD_FLAGS   := -c release --scratch-path $(FUZZ_SCRATCH) --product FrameDecoderFuzz \
+	-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link,address
+FUZZ_RUN_FLAGS     := -max_len=8192 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=Fuzz/crashes/ -print_final_stats=1
+
+# gold warns once per sanitizer symbol it cannot export; the log is shown only when the build fails.
+fuzz-build: deps
+	@mkdir -p $(FUZZ_SCRATCH)
+	@$(SWIFT) build $(FUZZ_BUILD_FLAGS) >$(FUZZ_SCRATCH)/build.log 2>&1 || \
+	{ grep -v 'Cannot export local symbol' $(FUZZ_SCRATCH)/build.log >&2; exit 1; }
+
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_SCRATCH)/corpus Fuzz/crashes
+	$(FUZZ_BIN) $(FUZZ_SCRATCH)/corpus Fuzz/corpus -max_total_time=$(FUZZ_SECONDS) $(FUZZ_RUN_FLAGS) || \
+	{ echo "fuzzing failed; the input is in Fuzz/crashes/. Replay it without sanitizers:" \
+		"swift run FrameDecoderFuzz Fuzz/crashes/FILE" >&2; exit 1; }
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+
+# Rewrites the seed corpus from the plain build of the harness (it knows how to make valid frames).
+fuzz-seeds: deps
+	$(SWIFT) run FrameDecoderFuzz seeds Fuzz/corpus
+
 # Every test stage; any failure fails the target.
-test: deps check-proto lint unit integration
+test: deps check-proto lint unit integration fuzz-smoke
 
 bench: release
 	$(RELEASE_BIN)/agentcost-bench
