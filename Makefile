@@ -2,12 +2,12 @@
 # fresh Debian machine with the Swift toolchain; both install the system packages they need first.
 
 SWIFT        ?= swift
-DEBIAN_PKGS  := pkg-config zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev
+DEBIAN_PKGS  := pkg-config zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev python3 python3-venv
 RELEASE_BIN  := .build/release
 SWIFT_SOURCES := Package.swift Sources Tests Benchmarks Fuzz
 
 .PHONY: deps build release run test lint format unit integration bench clean proto check-proto \
-	fuzz fuzz-smoke fuzz-build fuzz-seeds
+	fuzz fuzz-smoke fuzz-build fuzz-seeds interop interop-deps
 
 # Install only what is missing, so that a machine that already has everything needs no network.
 deps:
@@ -91,8 +91,32 @@ fuzz-smoke:
 fuzz-seeds: deps
 	$(SWIFT) run FrameDecoderFuzz seeds Fuzz/corpus
 
+# Codec-level interop with Python's protobuf and zlib (Tests/interop/): Python encodes frames and writes the values
+# it meant as JSON lines; the Swift InteropTests decode and compare them, then encode the same values; Python parses
+# Swift's frames and compares them too. The Python schema code is generated into a temporary directory, never
+# committed; the packages go into a virtual environment under .build/.
+PYTHON       ?= python3
+INTEROP_VENV := .build/interop-venv
+INTEROP_PY   := $(INTEROP_VENV)/bin/python
+INTEROP_DIR  := .build/interop
+
+$(INTEROP_VENV)/.installed: Tests/interop/requirements.txt
+	$(PYTHON) -m venv $(INTEROP_VENV)
+	$(INTEROP_VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/interop/requirements.txt
+	touch $@
+
+interop-deps: deps $(INTEROP_VENV)/.installed
+
+interop: build interop-deps
+	rm -rf $(INTEROP_DIR) && mkdir -p $(INTEROP_DIR)
+	$(INTEROP_PY) Tests/interop/encode_batch.py \
+		--out $(INTEROP_DIR)/python-frames.bin --expected $(INTEROP_DIR)/python-expected.jsonl
+	AGENTCOST_INTEROP_DIR="$(abspath $(INTEROP_DIR))" $(SWIFT) test --skip-build --filter InteropTests
+	$(INTEROP_PY) Tests/interop/check_frames.py --negative-zero-may-be-zero \
+		--in $(INTEROP_DIR)/swift-frames.bin --expected $(INTEROP_DIR)/python-expected.jsonl
+
 # Every test stage; any failure fails the target.
-test: deps check-proto lint unit integration fuzz-smoke
+test: deps check-proto lint unit integration interop fuzz-smoke
 
 bench: release
 	$(RELEASE_BIN)/agentcost-bench
