@@ -70,7 +70,7 @@ FUZZ_SCRATCH       := .build/fuzz
 FUZZ_BIN           := $(FUZZ_SCRATCH)/release/FrameDecoderFuzz
 FUZZ_BUILD_FLAGS   := -c release --scratch-path $(FUZZ_SCRATCH) --product FrameDecoderFuzz \
 	-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link,address
-FUZZ_RUN_FLAGS     := -max_len=8192 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=Fuzz/crashes/ -print_final_stats=1
+FUZZ_RUN_FLAGS     := -dict=Fuzz/frame.dict -max_len=8192 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=Fuzz/crashes/ -print_final_stats=1
 
 # gold warns once per sanitizer symbol it cannot export; the log is shown only when the build fails.
 fuzz-build: deps
