@@ -23,8 +23,16 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
 }
 
 enum FuzzHarness {
-    /// Small limits, so that the fuzzer reaches every limit quickly and one input never costs much memory.
-    static let limits = WireLimits(maxFrameSize: 1 << 16, maxInflatedSize: 1 << 20, maxDecodedSize: 1 << 22)
+    /// The limits an input is decoded under, picked by its hash: mostly small ones, so that the fuzzer reaches every
+    /// limit quickly and one input never costs much memory; sometimes all zero, or no inflated and decoded limit at
+    /// all (Int.max). Not an unlimited frame size: `FrameDecoder` reserves room for the payload a header announces,
+    /// which would be 4 GiB, over libFuzzer's malloc limit.
+    static let limitChoices = [
+        WireLimits(maxFrameSize: 1 << 16, maxInflatedSize: 1 << 20, maxDecodedSize: 1 << 22),
+        WireLimits(maxFrameSize: 1 << 16, maxInflatedSize: 1 << 20, maxDecodedSize: 1 << 22),
+        WireLimits(maxFrameSize: 0, maxInflatedSize: 0, maxDecodedSize: 0),
+        WireLimits(maxFrameSize: 1 << 20, maxInflatedSize: .max, maxDecodedSize: .max),
+    ]
 
     /// Feeds `input` to a decoder in chunks and checks what comes out.
     ///
@@ -43,8 +51,10 @@ enum FuzzHarness {
     }
 
     private static func runStream(_ input: [UInt8]) {
-        let chunked = decodeStream(input, chunkSizes: ChunkSizes(seed: fnv1a(input)))
-        let whole = decodeStream(input, chunkSizes: nil)
+        let seed = fnv1a(input)
+        let limits = limitChoices[Int(seed % UInt64(limitChoices.count))]
+        let chunked = decodeStream(input, chunkSizes: ChunkSizes(seed: seed), limits: limits)
+        let whole = decodeStream(input, chunkSizes: nil, limits: limits)
         guard chunked.frames == whole.frames, chunked.error?.code == whole.error?.code else {
             preconditionFailure(
                 "chunking changed the outcome: \(chunked.frames.count) frames and \(String(describing: chunked.error)) "
@@ -55,7 +65,7 @@ enum FuzzHarness {
             for type in FrameType.known {
                 var retyped = frame
                 retyped.type = type
-                decodePayload(of: retyped, batchDecoder: batchDecoder)
+                decodePayload(of: retyped, batchDecoder: batchDecoder, limits: limits)
             }
         }
     }
@@ -79,7 +89,7 @@ enum FuzzHarness {
 
     /// The frames of a stream, and the error that stopped it.
     private static func decodeStream(
-        _ input: [UInt8], chunkSizes: ChunkSizes?
+        _ input: [UInt8], chunkSizes: ChunkSizes?, limits: WireLimits
     ) -> (frames: [Frame], error: WireError?) {
         var decoder = FrameDecoder(limits: limits)
         var frames: [Frame] = []
@@ -129,7 +139,7 @@ enum FuzzHarness {
     }
 
     /// Decodes the payload as the frame's type says, touches every field, and round-trips what decoded.
-    private static func decodePayload(of frame: Frame, batchDecoder: BatchDecoder) {
+    private static func decodePayload(of frame: Frame, batchDecoder: BatchDecoder, limits: WireLimits) {
         switch frame.type {
         case .batch:
             guard let batch = try? batchDecoder.decode(frame) else { return }
