@@ -37,8 +37,9 @@ enum FuzzHarness {
     /// Feeds `input` to a decoder in chunks and checks what comes out.
     ///
     /// Invariants: the frames (and the error that ends the stream, if any) do not depend on how the bytes were cut
-    /// into chunks; an error is sticky; `finish()` agrees with the bytes left over; every frame's payload decodes or
-    /// fails with a `WireError`, and what decodes survives an encode/decode round trip unchanged.
+    /// into chunks; serialized again, they are the bytes they came from; an error is sticky; `finish()` agrees with
+    /// the bytes left over; every frame's payload decodes or fails with a `WireError`, and what decodes survives an
+    /// encode/decode round trip unchanged.
     static func run(_ input: [UInt8]) {
         runStream(input)
 
@@ -60,6 +61,16 @@ enum FuzzHarness {
                 "chunking changed the outcome: \(chunked.frames.count) frames and \(String(describing: chunked.error)) "
                     + "versus \(whole.frames.count) frames and \(String(describing: whole.error))")
         }
+        var reserialized: [UInt8] = []
+        for frame in chunked.frames {
+            do {
+                try frame.serialize(into: &reserialized)
+            } catch {
+                preconditionFailure("a decoded frame failed to serialize: \(error)")
+            }
+        }
+        precondition(input.starts(with: reserialized), "the frames do not serialize to the bytes they came from")
+
         let batchDecoder = BatchDecoder(limits: limits)
         for frame in chunked.frames {
             for type in FrameType.known {

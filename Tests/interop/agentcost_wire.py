@@ -58,7 +58,9 @@ def make_frame(frame_type, message_bytes, compressed, level=6):
 
 
 def read_frames(data):
-    """Splits back-to-back frames, checking every header field and CRC; yields (type name, compressed, message bytes)."""
+    """Splits back-to-back frames, checking every header field and CRC.
+
+    Yields (type name, compressed, message bytes), the message inflated when the frame is compressed."""
     offset = 0
     while offset < len(data):
         if len(data) - offset < HEADER.size:

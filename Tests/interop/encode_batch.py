@@ -25,7 +25,9 @@ import agentcost_wire as wire
 
 TIME = 1_700_000_000_000_000_000
 INT64_MIN, INT64_MAX, UINT64_MAX, UINT32_MAX = -(2**63), 2**63 - 1, 2**64 - 1, 2**32 - 1
-UNICODE = ["planner-ü", "代理-7", "🤖 agent 🚀", "وكيل", "e\u0301 combining", "\u200bzero-width", "Ωmega\U0001F600"]
+UNICODE = [
+    "planner-ü", "代理-7", "🤖 agent 🚀", "وكيل", "e\u0301 combining", "\u200bzero-width", "Ωmega\U0001F600",
+]
 
 
 def event(time, kind=None, **fields):
