@@ -3,13 +3,13 @@
 
 SWIFT        ?= swift
 DEBIAN_PKGS  := pkg-config zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev libmicrohttpd-dev \
-                python3 python3-venv curl prometheus prometheus-alertmanager
+                python3 python3-venv curl e2fsprogs prometheus prometheus-alertmanager
 VENV         := .build/venv
 RELEASE_BIN  := .build/release
-SWIFT_SOURCES := Package.swift Sources Tests Benchmarks
+SWIFT_SOURCES := Package.swift Sources Tests Benchmarks Fuzz
 
 .PHONY: deps venv build release run test lint format unit integration end-to-end prometheus rules dashboards \
-	alertmanager deploy-files bench clean proto check-proto
+	alertmanager deploy-files crash bench clean proto check-proto fuzz fuzz-smoke fuzz-build fuzz-seeds interop
 
 # Install only what is missing, so that a machine that already has everything needs no network.
 deps:
@@ -21,7 +21,8 @@ deps:
 		$$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $$missing; \
 	fi
 
-# Python peers for the tests and benchmarks (prometheus-client), in a virtual environment under .build.
+# Python peers for the tests and benchmarks (prometheus-client; protobuf and grpcio-tools for interop), in a virtual
+# environment under .build.
 venv: $(VENV)/.installed
 $(VENV)/.installed: scripts/requirements.txt | deps
 	python3 -m venv $(VENV)
@@ -100,8 +101,63 @@ check-proto: deps
 		  exit 1; }; \
 	done
 
+# A libFuzzer harness over the frame and batch decoders (Fuzz/FrameDecoderFuzz), built in its own scratch
+# directory with libFuzzer and AddressSanitizer (release mode: bounds and overflow checks stay on). `make fuzz` runs
+# it for FUZZ_SECONDS; a crash, hang, leak or broken invariant fails the target and the input is kept in
+# Fuzz/crashes/. Inputs found along the way go to .build/fuzz/corpus; Fuzz/corpus holds the checked-in seeds and
+# inputs that once found a bug. Swift's own backtracer is off while fuzzing: it reads memory in ways ASan reports as
+# a crash of its own; libFuzzer prints the stack instead, and the replay tool shows Swift's message.
+FUZZ_SECONDS       ?= 120
+FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_SCRATCH       := .build/fuzz
+FUZZ_BIN           := $(FUZZ_SCRATCH)/release/FrameDecoderFuzz
+FUZZ_BUILD_FLAGS   := -c release --scratch-path $(FUZZ_SCRATCH) --product FrameDecoderFuzz \
+	-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link,address
+FUZZ_RUN_FLAGS     := -dict=Fuzz/frame.dict -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+	-artifact_prefix=Fuzz/crashes/ -print_final_stats=1
+
+# gold warns once per sanitizer symbol it cannot export; the log is shown only when the build fails.
+fuzz-build: deps
+	@mkdir -p $(FUZZ_SCRATCH)
+	@$(SWIFT) build $(FUZZ_BUILD_FLAGS) >$(FUZZ_SCRATCH)/build.log 2>&1 || \
+	{ grep -v 'Cannot export local symbol' $(FUZZ_SCRATCH)/build.log >&2; exit 1; }
+
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_SCRATCH)/corpus Fuzz/crashes
+	SWIFT_BACKTRACE=enable=no $(FUZZ_BIN) $(FUZZ_SCRATCH)/corpus Fuzz/corpus -max_total_time=$(FUZZ_SECONDS) \
+		$(FUZZ_RUN_FLAGS) || \
+	{ echo "fuzzing failed; the input is in Fuzz/crashes/. Replay it without sanitizers:" \
+		"swift run FrameDecoderFuzz Fuzz/crashes/FILE" >&2; exit 1; }
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+
+# Rewrites the seed corpus from the plain build of the harness (it knows how to make valid frames).
+fuzz-seeds: deps
+	$(SWIFT) run FrameDecoderFuzz seeds Fuzz/corpus
+
+# Codec-level interop with Python's protobuf and zlib (Tests/interop/): Python encodes frames and writes the values
+# it meant as JSON lines; the Swift InteropTests decode and compare them, then encode the same values; Python parses
+# Swift's frames and compares them too. The Python schema code is generated into a temporary directory, never
+# committed; the packages go into the virtual environment under .build/ (`make venv`).
+INTEROP_PY   := $(VENV)/bin/python
+INTEROP_DIR  := .build/interop
+
+interop: build venv
+	rm -rf $(INTEROP_DIR) && mkdir -p $(INTEROP_DIR)
+	$(INTEROP_PY) Tests/interop/encode_batch.py \
+		--out $(INTEROP_DIR)/python-frames.bin --expected $(INTEROP_DIR)/python-expected.jsonl
+	AGENTCOST_INTEROP_DIR="$(abspath $(INTEROP_DIR))" $(SWIFT) test --skip-build --filter InteropTests
+	$(INTEROP_PY) Tests/interop/check_frames.py --negative-zero-may-be-zero \
+		--in $(INTEROP_DIR)/swift-frames.bin --expected $(INTEROP_DIR)/python-expected.jsonl
+
+# The crash test: SIGKILL at random moments, at least 20 times, while a client streams and retries batches.
+crash: build
+	scripts/test-crash.sh "$$($(SWIFT) build --show-bin-path)" 20
+
 # Every test stage; any failure fails the target.
-test: deps check-proto lint unit integration end-to-end prometheus rules dashboards alertmanager deploy-files
+test: deps check-proto lint unit integration end-to-end prometheus rules dashboards alertmanager deploy-files \
+	crash interop fuzz-smoke
 
 # Benchmarks print absolute figures and ratios against baselines measured in the same run, including Python
 # prometheus-client rendering the same series as /metrics.

@@ -113,6 +113,15 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
 
+        // `make fuzz`: a libFuzzer harness over the frame and batch decoders, built with -sanitize=fuzzer and
+        // -D FUZZING. The plain build of the same file is a tool that writes the seed corpus and replays inputs.
+        .executableTarget(
+            name: "FrameDecoderFuzz",
+            dependencies: ["AgentCostWire"],
+            path: "Fuzz/FrameDecoderFuzz",
+            swiftSettings: strictSwift6
+        ),
+
         .testTarget(
             name: "AgentCostWireTests",
             dependencies: ["AgentCostWire", "CBaseline"],

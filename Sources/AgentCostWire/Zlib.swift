@@ -132,8 +132,10 @@ public final class Inflater {
     public func inflate(_ input: ArraySlice<UInt8>, limit: Int) throws(WireError) -> ArraySlice<UInt8> {
         try prepareStream()
 
-        // Start from a guess (compressed batches typically shrink 4 to 10 times) and double until done or over.
-        let firstSize = min(limit + 1, max(64 * 1024, input.count * 8))
+        // Start from a guess (compressed batches typically shrink 4 to 10 times) and double until done or over. The
+        // buffer may hold one byte more than the limit, so that going over it shows; Int.max has no byte more.
+        let maximumSize = limit == .max ? limit : max(0, limit) + 1
+        let firstSize = min(maximumSize, max(64 * 1024, input.count * 8))
         if buffer.count < firstSize {
             buffer.append(contentsOf: repeatElement(0, count: firstSize - buffer.count))
         }
@@ -160,7 +162,7 @@ public final class Inflater {
                 return buffer[0..<produced]
             case Z_OK, Z_BUF_ERROR:
                 if produced == buffer.count {
-                    growBuffer(limit: limit)
+                    growBuffer(maximumSize: maximumSize)
                     continue
                 }
                 // Room left but no progress possible: the input ended before the stream did.
@@ -198,8 +200,8 @@ public final class Inflater {
         isInitialized = true
     }
 
-    private func growBuffer(limit: Int) {
-        let newSize = min(limit + 1, buffer.count * 2)
+    private func growBuffer(maximumSize: Int) {
+        let newSize = min(maximumSize, buffer.count * 2)
         if newSize > buffer.count {
             buffer.append(contentsOf: repeatElement(0, count: newSize - buffer.count))
         }

@@ -156,6 +156,16 @@ import Testing
         #expect(try BatchDecoder().decode(Frame(type: .batch, payload: payload)).count == 10_000)
     }
 
+    @Test func limitsAsLargeAsAnIntCanHoldMeanNoLimit() throws {
+        // Found when the fuzz harness got extreme limits: an inflated limit of Int.max used to trap on an overflow.
+        let limits = WireLimits(maxFrameSize: .max, maxInflatedSize: .max, maxDecodedSize: .max)
+        let batch = Batch(producerID: "fleet-a", sequence: 3, events: everyKindOfEvent)
+        let received = try #require(try decodeAllFrames(try batch.makeFrame().serialized(), limits: limits).first)
+        #expect(try Batch(decoding: received, limits: limits) == batch)
+        let ack = Ack(sequence: 3, status: .ok, applied: 6)
+        #expect(try Ack(decoding: try ack.makeFrame(compressionLevel: 6), limits: limits) == ack)
+    }
+
     @Test func aFrameOfAnotherTypeIsRefused() throws {
         let frame = try Hello(token: "t", producerID: "p", clientVersion: "v").makeFrame()
         let error = wireError { try BatchDecoder().decode(frame) }

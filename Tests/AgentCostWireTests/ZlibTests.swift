@@ -37,6 +37,13 @@ import Testing
         #expect(wireError { try Inflater().inflate(compressed, limit: 69_999) }?.code == .inflatedTooLarge)
     }
 
+    @Test func inflatesWithTheLargestLimitAnIntCanHold() throws {
+        // A limit of Int.max means "no limit"; it used to overflow when sizing the output buffer as limit + 1.
+        let input = [UInt8](repeating: 7, count: 100_000)
+        let compressed = try Zlib.deflate(input, level: 6)
+        #expect(Array(try Inflater().inflate(compressed, limit: .max)) == input)
+    }
+
     @Test func refusesBytesThatAreNotZlib() {
         let error = wireError { try Inflater().inflate(Array("definitely not zlib".utf8), limit: 1000) }
         #expect(error?.code == .corruptZlib)
