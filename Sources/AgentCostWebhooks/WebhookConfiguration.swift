@@ -52,7 +52,7 @@ public struct WebhookConfiguration: Sendable, Equatable {
             let unsupported = target.events.subtracting(target.kind.allowedEvents)
             guard unsupported.isEmpty else {
                 throw invalid(
-                    "target \(target.name): a \(target.kind.rawValue) target cannot carry "
+                    "target \(target.name): \(target.kind.rawValue) targets cannot carry "
                         + "\(unsupported.sorted().map(\.rawValue).joined(separator: ", ")); it takes "
                         + target.kind.allowedEvents.sorted().map(\.rawValue).joined(separator: ", "))
             }
