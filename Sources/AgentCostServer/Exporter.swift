@@ -3,6 +3,7 @@ import AgentCostExposition
 import AgentCostHTTP
 import AgentCostLog
 import AgentCostSystem
+import AgentCostWebhooks
 import Synchronization
 
 /// The whole service, assembled from its configuration: the tracker and goals, the ingest listener that feeds
@@ -15,6 +16,8 @@ public final class Exporter: Sendable {
     public let applier: BatchApplier
     public let ingest: IngestServer
     public let metrics: ExporterMetrics
+    /// Webhook delivery, when `--webhook.config-file` or `--webhook.orchestrator-url` is set.
+    public let webhooks: WebhookDispatcher?
     private let logger: Logger
     private let clock = Mutex<OSThread?>(nil)
     private let stopping = Atomic<Bool>(false)
@@ -25,17 +28,40 @@ public final class Exporter: Sendable {
     /// How often budget periods are moved on for agents that send nothing.
     static let clockInterval = 10.0
 
-    /// - Throws: `ConfigurationError` for settings that cannot be used (tracker settings, the token file).
+    /// - Throws: `ConfigurationError` for settings that cannot be used (tracker settings, the token file, the
+    ///   webhook configuration or its outbox).
     public init(configuration: ExporterConfiguration, logger: Logger) throws(ConfigurationError) {
         self.configuration = configuration
         self.logger = logger
         let metrics = ExporterMetrics()
         self.metrics = metrics
+
+        // Webhooks first: the tracker's and the goals' events feed them from the ingest threads.
+        let webhooks: WebhookDispatcher?
+        if let webhookConfiguration = try configuration.makeWebhookConfiguration() {
+            do {
+                webhooks = try WebhookDispatcher(
+                    configuration: webhookConfiguration, dataDirectory: configuration.dataDirectory,
+                    logger: logger.child("webhooks"))
+            } catch {
+                throw ConfigurationError(error.message)
+            }
+        } else {
+            webhooks = nil
+        }
+        self.webhooks = webhooks
+
         do {
-            tracker = try HeartbeatTracker(configuration: configuration.tracker, eventHandler: { metrics.observe($0) })
+            tracker = try HeartbeatTracker(
+                configuration: configuration.tracker,
+                eventHandler: { event in
+                    metrics.observe(event)
+                    webhooks?.handle(event)
+                })
             goals = try GoalService(
                 defaultWarningRatio: configuration.tracker.defaultWarningRatio,
-                maximumGoals: configuration.maximumGoals
+                maximumGoals: configuration.maximumGoals,
+                eventHandler: { event in webhooks?.handle(event) }
             )
         } catch {
             throw ConfigurationError(error.message)
@@ -60,14 +86,21 @@ public final class Exporter: Sendable {
         public let web: UInt16
     }
 
-    /// Starts the budget clock, the HTTP server and the ingest listener, in that order; on failure, stops what
-    /// started.
+    /// Starts the webhook delivery threads, the budget clock, the HTTP server and the ingest listener, in that
+    /// order; on failure, stops what started.
     @discardableResult
     public func start() throws(ExporterStartError) -> BoundPorts {
+        do {
+            try webhooks?.start()
+        } catch {
+            throw ExporterStartError("cannot start webhook delivery: \(error.message)")
+        }
+
         do {
             let thread = try OSThread { [self] in runClock() }
             clock.withLock { $0 = thread }
         } catch {
+            stop()
             throw ExporterStartError("cannot start the budget clock thread: \(error)")
         }
 
@@ -101,10 +134,13 @@ public final class Exporter: Sendable {
 
     /// The `/metrics` body in the given format.
     public func renderMetrics(format: ExpositionFormat) -> [UInt8] {
-        metrics.render(format: format, tracker: tracker, goals: goals, ingest: ingestMetrics.snapshot())
+        metrics.render(
+            format: format, tracker: tracker, goals: goals, ingest: ingestMetrics.snapshot(),
+            webhooks: webhooks?.metrics)
     }
 
-    /// Stops taking new work, finishes what is in flight, and stops the clock.
+    /// Stops taking new work, finishes what is in flight, stops the clock, and then the webhook threads (events
+    /// not yet delivered stay in the outbox for the next start).
     public func stop() {
         ready.store(false, ordering: .releasing)
         ingest.shutdown()
@@ -117,6 +153,7 @@ public final class Exporter: Sendable {
             thread?.join()
             thread = nil
         }
+        webhooks?.stop()
     }
 
     private func runClock() {

@@ -1,6 +1,7 @@
 import AgentCostCore
 import AgentCostExposition
 import AgentCostSystem
+import AgentCostWebhooks
 import Synchronization
 
 /// Everything `/metrics` shows, gathered from the tracker, the goals, the ingest counters and the exporter's own
@@ -24,7 +25,8 @@ public final class ExporterMetrics: Sendable {
         format: ExpositionFormat,
         tracker: HeartbeatTracker,
         goals: GoalService,
-        ingest: IngestMetrics.Snapshot
+        ingest: IngestMetrics.Snapshot,
+        webhooks: WebhookMetrics? = nil
     ) -> [UInt8] {
         let started = Clock.monotonicNanoseconds()
         var agents: [AgentMetrics] = []
@@ -37,6 +39,9 @@ public final class ExporterMetrics: Sendable {
         FleetFamilies.writeGoals(goalCosts, into: &writer)
         FleetFamilies.writeCycleHistograms(cost: cycleCost, duration: cycleDuration, into: &writer)
         writeIngest(ingest, into: &writer)
+        if let webhooks {
+            writeWebhooks(webhooks, into: &writer)
+        }
         writeExporter(agents: agents.count, goals: goalCosts.count, into: &writer)
 
         let bytes = writer.finish()
@@ -84,6 +89,45 @@ public final class ExporterMetrics: Sendable {
             "agentcost_ingest_decode_seconds", type: .counter,
             help: "Time spent inflating and unpacking batches.", unit: "seconds")
         writer.sample(.number(ingest.decodeSeconds))
+    }
+
+    private func writeWebhooks(_ webhooks: WebhookMetrics, into writer: inout MetricWriter) {
+        let targets = webhooks.snapshot()
+        writer.family(
+            "agentcost_webhook_deliveries", type: .counter,
+            help: "Webhook events finished per target: delivered (2xx) or abandoned (4xx, too old, out of attempts).")
+        for target in targets {
+            writer.sample("target", target.target, "result", "delivered", .integer(Int64(clamping: target.delivered)))
+            writer.sample("target", target.target, "result", "abandoned", .integer(Int64(clamping: target.abandoned)))
+        }
+
+        writer.family(
+            "agentcost_webhook_failures", type: .counter,
+            help: "Failed webhook delivery attempts, by target and reason.")
+        for target in targets {
+            for (reason, count) in target.failures {
+                writer.sample("target", target.target, "reason", reason, .integer(Int64(clamping: count)))
+            }
+        }
+
+        writer.family("agentcost_webhook_retries", type: .counter, help: "Webhook delivery retries scheduled.")
+        for target in targets {
+            writer.sample("target", target.target, .integer(Int64(clamping: target.retries)))
+        }
+
+        writer.family(
+            "agentcost_webhook_queue_depth", type: .gauge, help: "Webhook events waiting for delivery, per target.")
+        for target in targets {
+            writer.sample("target", target.target, .count(target.queueDepth))
+        }
+
+        writer.family(
+            "agentcost_webhook_delivery_seconds", type: .histogram,
+            help: "Time from queuing a webhook event to its successful delivery, all targets.", unit: "seconds")
+        let latency = webhooks.deliverySeconds.snapshot()
+        writer.histogram(
+            bounds: webhooks.deliverySeconds.bounds, cumulativeCounts: latency.cumulativeCounts,
+            sum: .number(latency.sum), count: latency.count)
     }
 
     private func writeExporter(agents: Int, goals: Int, into writer: inout MetricWriter) {

@@ -205,7 +205,10 @@ public struct WebhookConfiguration: Sendable, Equatable {
     }
 
     /// A secret file's contents without surrounding whitespace, which must not be empty.
-    static func readSecret(file path: String, _ place: String) throws(WebhookError) -> String {
+    ///
+    /// - Parameter place: the setting that names the file, for the error message.
+    /// - Throws: `WebhookError` with code `unreadableSecret` naming the file.
+    public static func readSecret(file path: String, _ place: String) throws(WebhookError) -> String {
         let text: String
         do {
             text = try readTextFile(path)
