@@ -142,6 +142,52 @@ import Testing
         #expect(logs.contains("reason=\"http_4xx: status 400; not retried\""))
     }
 
+    @Test func tooManyRequestsIsRetriedAndMaxAttemptsAbandons() throws {
+        let receiver = try Receiver.start(status: 429)
+        defer { receiver.stop() }
+        let logs = LogLines()
+        var configuration = fastConfiguration([genericTarget(receiver.url)])
+        configuration.maxAttempts = 3
+        let dispatcher = try WebhookDispatcher(
+            configuration: configuration, dataDirectory: makeDataDirectory(), logger: logs.logger)
+        try dispatcher.start()
+        defer { dispatcher.stop() }
+        let source = try EventSource { dispatcher.handle($0) }
+        try source.pause("agent-1")
+
+        receiver.waitFor(3)
+        Clock.sleep(for: .milliseconds(200))
+        #expect(receiver.received.count == 3)
+        let counters = try #require(dispatcher.metrics.snapshot(target: "hooks"))
+        #expect(counters.retries == 2)
+        #expect(counters.abandoned == 1)
+        #expect(counters.failures.first { $0.reason == "http_429" }?.count == 3)
+        #expect(logs.contains("reason=\"http_429: status 429; max_attempts reached\" attempts=3"))
+    }
+
+    @Test func aReceiverSlowerThanTheTimeoutCountsAsATimeoutAndIsRetried() throws {
+        let slow = try HTTPServer.start(on: ListenAddress(host: "127.0.0.1", port: 0), logger: quietLogger) { _ in
+            Clock.sleep(for: .milliseconds(400))
+            return .text("late\n")
+        }
+        defer { slow.stop() }
+        var configuration = fastConfiguration([genericTarget("http://127.0.0.1:\(slow.port)")])
+        configuration.requestTimeoutSeconds = 0.1
+        let dispatcher = try WebhookDispatcher(
+            configuration: configuration, dataDirectory: makeDataDirectory(), logger: quietLogger)
+        try dispatcher.start()
+        let source = try EventSource { dispatcher.handle($0) }
+        try source.pause("agent-1")
+        let deadline = Clock.monotonicSeconds() + 5
+        while dispatcher.metrics.snapshot(target: "hooks")?.retries ?? 0 < 1, Clock.monotonicSeconds() < deadline {
+            Clock.sleep(for: .milliseconds(5))
+        }
+        dispatcher.stop()
+        let counters = try #require(dispatcher.metrics.snapshot(target: "hooks"))
+        #expect(counters.failures.first { $0.reason == "timeout" }?.count ?? 0 >= 1)
+        #expect(counters.delivered == 0)
+    }
+
     @Test func theGenericSignatureVerifies() throws {
         let receiver = try Receiver.start()
         defer { receiver.stop() }
