@@ -3,7 +3,7 @@
 
 SWIFT        ?= swift
 DEBIAN_PKGS  := pkg-config zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev libmicrohttpd-dev \
-                python3 python3-venv curl e2fsprogs prometheus prometheus-alertmanager
+                libcurl4-openssl-dev python3 python3-venv curl e2fsprogs prometheus prometheus-alertmanager
 VENV         := .build/venv
 RELEASE_BIN  := .build/release
 SWIFT_SOURCES := Package.swift Sources Tests Benchmarks Fuzz

@@ -28,6 +28,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        // libcurl (with typed `accurl_` setters for its variadic calls) and libcrypto, wrapped in AgentCostWebhooks.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // libmicrohttpd's variadic and va_list entry points, and its sockaddr handling, as plain C functions.
         .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"]),
@@ -73,12 +76,23 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
 
+        // Webhooks: tracker events rendered for orchestrators, generic receivers and Alertmanager-shaped tools, kept
+        // in a durable outbox and delivered at least once over libcurl, in order per target.
+        .target(
+            name: "AgentCostWebhooks",
+            dependencies: [
+                "AgentCostCore", "AgentCostLog", "AgentCostWire", "AgentCostSystem", "AgentCostJSON",
+                "AgentCostExposition", "CCurl", "COpenSSL",
+            ],
+            swiftSettings: strictSwift6
+        ),
+
         // The service: configuration, signals, the TCP ingest listener that feeds the tracker.
         .target(
             name: "AgentCostServer",
             dependencies: [
                 "AgentCostCore", "AgentCostLog", "AgentCostWire", "AgentCostSystem", "AgentCostExposition",
-                "AgentCostJSON", "AgentCostHTTP", "AgentCostStore",
+                "AgentCostJSON", "AgentCostHTTP", "AgentCostStore", "AgentCostWebhooks",
             ],
             swiftSettings: strictSwift6
         ),
@@ -148,13 +162,18 @@ let package = Package(
             dependencies: ["AgentCostHTTP", "AgentCostLog", "AgentCostSystem", "AgentCostWire"],
             swiftSettings: strictSwift6
         ),
+        .testTarget(
+            name: "AgentCostWebhooksTests",
+            dependencies: ["AgentCostWebhooks", "AgentCostHTTP", "AgentCostLog", "AgentCostSystem", "AgentCostCore"],
+            swiftSettings: strictSwift6
+        ),
         .testTarget(name: "AgentCostCoreTests", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),
         .testTarget(
             name: "AgentCostServerTests",
             dependencies: [
                 "AgentCostServer", "AgentCostLog", "AgentCostWire", "AgentCostCore", "AgentCostSystem",
                 "AgentCostClient",
-                "AgentCostJSON",
+                "AgentCostJSON", "AgentCostHTTP", "AgentCostWebhooks",
             ],
             swiftSettings: strictSwift6
         ),

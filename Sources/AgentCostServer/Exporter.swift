@@ -4,6 +4,7 @@ import AgentCostHTTP
 import AgentCostLog
 import AgentCostStore
 import AgentCostSystem
+import AgentCostWebhooks
 import AgentCostWire
 import Synchronization
 
@@ -18,28 +19,65 @@ public final class Exporter: Sendable {
     public let ingest: IngestServer
     public let metrics: ExporterMetrics
     public let durability: Durability
+    /// Webhook delivery, when `--webhook.config-file` or `--webhook.orchestrator-url` is set.
+    public let webhooks: WebhookDispatcher?
     private let logger: Logger
     private let clock = Mutex<OSThread?>(nil)
     private let stopping = Atomic<Bool>(false)
     private let ready = Atomic<Bool>(false)
-    private let replaying = Atomic<Bool>(false)
+    private let replaying: ReplayFlag
+
+    /// Whether the write-ahead log is being replayed; shared with the event handlers made before `self` exists.
+    private final class ReplayFlag: Sendable {
+        let value = Atomic<Bool>(false)
+        var isSet: Bool { value.load(ordering: .acquiring) }
+    }
     private let web = Mutex<HTTPServer?>(nil)
     private let apiToken: String?
 
     /// How often budget periods are moved on for agents that send nothing.
     static let clockInterval = 10.0
 
-    /// - Throws: `ConfigurationError` for settings that cannot be used (tracker settings, the token file).
+    /// - Throws: `ConfigurationError` for settings that cannot be used (tracker settings, the token file, the
+    ///   webhook configuration or its outbox).
     public init(configuration: ExporterConfiguration, logger: Logger) throws(ConfigurationError) {
         self.configuration = configuration
         self.logger = logger
         let metrics = ExporterMetrics()
         self.metrics = metrics
+
+        // Webhooks first: the tracker's and the goals' events feed them from the ingest threads.
+        let webhooks: WebhookDispatcher?
+        if let webhookConfiguration = try configuration.makeWebhookConfiguration() {
+            do {
+                webhooks = try WebhookDispatcher(
+                    configuration: webhookConfiguration, dataDirectory: configuration.dataDirectory,
+                    logger: logger.child("webhooks"))
+            } catch {
+                throw ConfigurationError(error.message)
+            }
+        } else {
+            webhooks = nil
+        }
+        self.webhooks = webhooks
+
+        // Events replayed from the write-ahead log at start are history: they were delivered before the restart
+        // (or sit in the webhook outbox), so they feed the metrics but send nothing.
+        let replaying = ReplayFlag()
+        self.replaying = replaying
         do {
-            tracker = try HeartbeatTracker(configuration: configuration.tracker, eventHandler: { metrics.observe($0) })
+            tracker = try HeartbeatTracker(
+                configuration: configuration.tracker,
+                eventHandler: { event in
+                    metrics.observe(event)
+                    if !replaying.isSet { webhooks?.handle(event) }
+                })
             goals = try GoalService(
                 defaultWarningRatio: configuration.tracker.defaultWarningRatio,
-                maximumGoals: configuration.maximumGoals
+                maximumGoals: configuration.maximumGoals,
+                eventHandler: { event in
+                    if !replaying.isSet { webhooks?.handle(event) }
+                }
             )
         } catch {
             throw ConfigurationError(error.message)
@@ -69,14 +107,21 @@ public final class Exporter: Sendable {
         public let web: UInt16
     }
 
-    /// Starts the budget clock, the HTTP server and the ingest listener, in that order; on failure, stops what
-    /// started.
+    /// Starts the webhook delivery threads, the budget clock, the HTTP server and the ingest listener, in that
+    /// order; on failure, stops what started.
     @discardableResult
     public func start() throws(ExporterStartError) -> BoundPorts {
+        do {
+            try webhooks?.start()
+        } catch {
+            throw ExporterStartError("cannot start webhook delivery: \(error.message)")
+        }
+
         do {
             let thread = try OSThread { [self] in runClock() }
             clock.withLock { $0 = thread }
         } catch {
+            stop()
             throw ExporterStartError("cannot start the budget clock thread: \(error)")
         }
 
@@ -127,8 +172,8 @@ public final class Exporter: Sendable {
     private func recover() throws(StoreError) {
         let started = Clock.monotonicSeconds()
         let decoder = BatchDecoder(limits: configuration.ingestLimits)
-        replaying.store(true, ordering: .releasing)
-        defer { replaying.store(false, ordering: .releasing) }
+        replaying.value.store(true, ordering: .releasing)
+        defer { replaying.value.store(false, ordering: .releasing) }
         let outcome = try Recovery.recover(
             directory: configuration.dataDirectory,
             logger: logger.child("storage"),
@@ -192,15 +237,17 @@ public final class Exporter: Sendable {
     }
 
     /// True while the write-ahead log is being replayed at start: events then are history, not news (no webhooks).
-    public var isReplaying: Bool { replaying.load(ordering: .acquiring) }
+    public var isReplaying: Bool { replaying.isSet }
 
     /// The `/metrics` body in the given format.
     public func renderMetrics(format: ExpositionFormat) -> [UInt8] {
         metrics.render(
-            format: format, tracker: tracker, goals: goals, ingest: ingestMetrics.snapshot(), storage: durability)
+            format: format, tracker: tracker, goals: goals, ingest: ingestMetrics.snapshot(), storage: durability,
+            webhooks: webhooks?.metrics)
     }
 
-    /// Stops taking new work, finishes what is in flight, and stops the clock.
+    /// Stops taking new work, finishes what is in flight, stops the clock, and then the webhook threads (events
+    /// not yet delivered stay in the outbox for the next start).
     public func stop() {
         ready.store(false, ordering: .releasing)
         ingest.shutdown()
@@ -214,6 +261,7 @@ public final class Exporter: Sendable {
             thread?.join()
             thread = nil
         }
+        webhooks?.stop()
     }
 
     private func runClock() {

@@ -1,7 +1,9 @@
 import AgentCostCore
 import AgentCostHTTP
+import AgentCostLog
 import AgentCostStore
 import AgentCostSystem
+import AgentCostWebhooks
 import AgentCostWire
 
 /// The exporter's effective settings, from Prometheus-style flags (`--ingest.listen-address=…`), each of which can
@@ -27,8 +29,45 @@ public struct ExporterConfiguration: Sendable, Equatable {
     public var ingestLimits = WireLimits.default
     /// A file whose contents (trimmed) every ingest connection must present in its hello frame.
     public var ingestTokenFile: String?
+    /// A JSON file listing webhook targets (docs/webhooks.md).
+    public var webhookConfigFile: String?
+    /// The base URL of an orchestrator to call when an agent pauses (one more target, named `orchestrator`).
+    public var webhookOrchestratorURL: String?
+    /// A file holding the whole `Authorization` header value for the orchestrator, e.g. `Bearer <key>`.
+    public var webhookOrchestratorAuthorizationFile: String?
 
     public init() {}
+
+    /// The webhook targets from `--webhook.config-file` and `--webhook.orchestrator-url`; nil when neither is set.
+    ///
+    /// - Throws: `ConfigurationError` naming the file or flag whose value cannot be used.
+    public func makeWebhookConfiguration() throws(ConfigurationError) -> WebhookConfiguration? {
+        guard webhookConfigFile != nil || webhookOrchestratorURL != nil else {
+            if webhookOrchestratorAuthorizationFile != nil {
+                throw ConfigurationError(
+                    "--webhook.orchestrator-authorization-file needs --webhook.orchestrator-url; set the URL too")
+            }
+            return nil
+        }
+        do throws(WebhookError) {
+            var configuration = WebhookConfiguration(targets: [])
+            if let webhookConfigFile {
+                configuration = try WebhookConfiguration.load(file: webhookConfigFile)
+            }
+            if let webhookOrchestratorURL {
+                var target = WebhookTarget(name: "orchestrator", kind: .orchestrator, url: webhookOrchestratorURL)
+                if let webhookOrchestratorAuthorizationFile {
+                    target.authorization = try WebhookConfiguration.readSecret(
+                        file: webhookOrchestratorAuthorizationFile, "--webhook.orchestrator-authorization-file")
+                }
+                configuration.targets.append(target)
+            }
+            try configuration.validate()
+            return configuration
+        } catch {
+            throw ConfigurationError(error.message)
+        }
+    }
 
     /// The operator API's bearer token, from `--web.api-token-file`; nil when none is set.
     ///
@@ -135,7 +174,29 @@ public struct ExporterConfiguration: Sendable, Equatable {
         } current: {
             $0.ingestTokenFile ?? ""
         },
-        Flag("data.dir", "Directory for the write-ahead log and snapshots.") {
+        Flag("webhook.config-file", "JSON file listing webhook targets: orchestrator, generic, alertmanager.") {
+            $0.webhookConfigFile = $1.isEmpty ? nil : $1
+        } current: {
+            $0.webhookConfigFile ?? ""
+        },
+        Flag("webhook.orchestrator-url", "Orchestrator base URL to call on pause: POST {url}/api/agents/{id}/pause.") {
+            guard $1.isEmpty || $1.hasPrefix("http://") || $1.hasPrefix("https://") else {
+                throw ConfigurationError(
+                    "--webhook.orchestrator-url=\($1) must start with http:// or https://, e.g. http://127.0.0.1:3100")
+            }
+            $0.webhookOrchestratorURL = $1.isEmpty ? nil : $1
+        } current: {
+            $0.webhookOrchestratorURL ?? ""
+        },
+        Flag(
+            "webhook.orchestrator-authorization-file",
+            "File holding the orchestrator's whole Authorization header value, e.g. \"Bearer <key>\"."
+        ) {
+            $0.webhookOrchestratorAuthorizationFile = $1.isEmpty ? nil : $1
+        } current: {
+            $0.webhookOrchestratorAuthorizationFile ?? ""
+        },
+        Flag("data.dir", "Directory for the write-ahead log, snapshots and the webhook outbox.") {
             guard !$1.isEmpty else { throw ConfigurationError("--data.dir is empty; give a directory path") }
             $0.dataDirectory = $1
         } current: {

@@ -2,6 +2,7 @@ import AgentCostCore
 import AgentCostExposition
 import AgentCostStore
 import AgentCostSystem
+import AgentCostWebhooks
 import Synchronization
 
 /// Everything `/metrics` shows, gathered from the tracker, the goals, the ingest counters and the exporter's own
@@ -26,7 +27,8 @@ public final class ExporterMetrics: Sendable {
         tracker: HeartbeatTracker,
         goals: GoalService,
         ingest: IngestMetrics.Snapshot,
-        storage: Durability? = nil
+        storage: Durability? = nil,
+        webhooks: WebhookMetrics? = nil
     ) -> [UInt8] {
         let started = Clock.monotonicNanoseconds()
         var agents: [AgentMetrics] = []
@@ -41,6 +43,9 @@ public final class ExporterMetrics: Sendable {
         writeIngest(ingest, into: &writer)
         if let storage {
             writeStorage(storage, into: &writer)
+        }
+        if let webhooks {
+            writeWebhooks(webhooks, into: &writer)
         }
         writeExporter(agents: agents.count, goals: goalCosts.count, into: &writer)
 
@@ -120,6 +125,45 @@ public final class ExporterMetrics: Sendable {
             "agentcost_storage_last_snapshot_duration_seconds", type: .gauge,
             help: "How long the latest snapshot took to cut and write.", unit: "seconds")
         writer.sample(.number(Double(storage.lastSnapshotSeconds.load(ordering: .relaxed)) / 1e9))
+    }
+
+    private func writeWebhooks(_ webhooks: WebhookMetrics, into writer: inout MetricWriter) {
+        let targets = webhooks.snapshot()
+        writer.family(
+            "agentcost_webhook_deliveries", type: .counter,
+            help: "Webhook events finished per target: delivered (2xx) or abandoned (4xx, too old, out of attempts).")
+        for target in targets {
+            writer.sample("target", target.target, "result", "delivered", .integer(Int64(clamping: target.delivered)))
+            writer.sample("target", target.target, "result", "abandoned", .integer(Int64(clamping: target.abandoned)))
+        }
+
+        writer.family(
+            "agentcost_webhook_failures", type: .counter,
+            help: "Failed webhook delivery attempts, by target and reason.")
+        for target in targets {
+            for (reason, count) in target.failures {
+                writer.sample("target", target.target, "reason", reason, .integer(Int64(clamping: count)))
+            }
+        }
+
+        writer.family("agentcost_webhook_retries", type: .counter, help: "Webhook delivery retries scheduled.")
+        for target in targets {
+            writer.sample("target", target.target, .integer(Int64(clamping: target.retries)))
+        }
+
+        writer.family(
+            "agentcost_webhook_queue_depth", type: .gauge, help: "Webhook events waiting for delivery, per target.")
+        for target in targets {
+            writer.sample("target", target.target, .count(target.queueDepth))
+        }
+
+        writer.family(
+            "agentcost_webhook_delivery_seconds", type: .histogram,
+            help: "Time from queuing a webhook event to its successful delivery, all targets.", unit: "seconds")
+        let latency = webhooks.deliverySeconds.snapshot()
+        writer.histogram(
+            bounds: webhooks.deliverySeconds.bounds, cumulativeCounts: latency.cumulativeCounts,
+            sum: .number(latency.sum), count: latency.count)
     }
 
     private func writeExporter(agents: Int, goals: Int, into writer: inout MetricWriter) {
