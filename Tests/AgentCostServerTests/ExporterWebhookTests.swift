@@ -122,6 +122,33 @@ struct ExporterWebhookTests {
         #expect(text.contains("agentcost_webhook_delivery_seconds_count 3\n"))
     }
 
+    @Test func aRestartReplaysThePauseWithoutSendingItAgain() throws {
+        let orchestrator = try RecordingReceiver()
+        defer { orchestrator.stop() }
+        let directory = "/tmp/agentcost-exporter-webhooks-\(UInt64.random(in: 0...UInt64.max))"
+        defer { FileSystem.removeTree(directory) }
+        var configuration = ExporterConfiguration()
+        configuration.webListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
+        configuration.ingestListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
+        configuration.dataDirectory = directory
+        configuration.webhookOrchestratorURL = orchestrator.url
+
+        let first = try Exporter(configuration: configuration, logger: Logger(component: "test", level: .error))
+        let ports = try first.start()
+        let ack = try TestConnection(port: ports.ingest).exchange(
+            Batch(producerID: "p", sequence: 1, events: [budget("a", 1), spend("a", 1.5)]))
+        #expect(ack.pausedAgents == ["a"])
+        #expect(orchestrator.waitFor(1).count == 1)
+        first.stop()
+
+        // The restart replays the batch from the write-ahead log: the agent is paused again, silently.
+        let second = try Exporter(configuration: configuration, logger: Logger(component: "test", level: .error))
+        _ = try second.start()
+        defer { second.stop() }
+        #expect(second.tracker.isPaused("a"))
+        #expect(orchestrator.waitFor(2, timeout: 1).count == 1)
+    }
+
     @Test func withoutWebhookFlagsThereIsNoDispatcherAndNoWebhookMetrics() throws {
         let running = try RunningExporter()
         #expect(running.exporter.webhooks == nil)
