@@ -108,7 +108,9 @@ public struct FrameDecoder: Sendable {
 
         // The payload, once all of it is here.
         guard available >= Frame.headerSize + length else {
-            buffer.reserveCapacity(start + Frame.headerSize + length)
+            // Grow toward the announced size as bytes arrive, not at once: a slow client that announces 4 MiB and
+            // sends a byte a second must not hold 4 MiB (times thousands of connections).
+            buffer.reserveCapacity(min(start + Frame.headerSize + length, buffer.count + 64 * 1024))
             return nil
         }
         let payloadStart = start + Frame.headerSize
