@@ -122,6 +122,7 @@ let package = Package(
             name: "agentcost-bench",
             dependencies: [
                 "AgentCostCore", "AgentCostServer", "AgentCostWire", "AgentCostLog", "AgentCostSystem", "CBaseline",
+                "AgentCostExposition", "AgentCostStore",
             ],
             path: "Benchmarks/agentcost-bench",
             swiftSettings: strictSwift6

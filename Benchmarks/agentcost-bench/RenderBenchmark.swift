@@ -34,8 +34,10 @@ func benchmarkRender(agents: Int, pythonBaseline: (series: Int, seconds: Double)
 
 /// An exporter (not listening) whose tracker holds `agents` agents with a daily budget, a completed cycle and an
 /// open one, so that every per-agent family has a sample for each.
-func makePopulatedExporter(agents: Int) throws -> Exporter {
-    let exporter = try Exporter(configuration: ExporterConfiguration(), logger: benchLogger)
+func makePopulatedExporter(agents: Int, dataDirectory: String? = nil) throws -> Exporter {
+    var configuration = ExporterConfiguration()
+    configuration.dataDirectory = dataDirectory ?? "/tmp/agentcost-bench-unused"
+    let exporter = try Exporter(configuration: configuration, logger: benchLogger)
     let time = Timestamp(secondsSinceEpoch: 1_796_299_200)
     for index in 0..<agents {
         let agent = "agent-\(index)"

@@ -1,7 +1,7 @@
 // agentcost-bench: the numbers behind the issues' speed and memory targets, measured on this machine.
 //
 // Each measurement prints its absolute figures and its ratio to the target or to a baseline taken in the same run.
-// `agentcost-bench [all|memory|ingest|connections|render] [--agents N] [--frames N] ...`
+// `agentcost-bench [all|memory|ingest|connections|render|storage] [--agents N] [--frames N] ...`
 
 #if canImport(Glibc)
     import Glibc
@@ -15,7 +15,7 @@ var pythonRender: (series: Int, seconds: Double)?
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
-    case "all", "memory", "ingest", "connections", "render":
+    case "all", "memory", "ingest", "connections", "render", "storage":
         selected = argument
     case "--agents":
         guard let value = arguments.popFirst().flatMap({ Int($0) }), value > 0 else { usage() }
@@ -38,7 +38,7 @@ while let argument = arguments.popFirst() {
 
 func usage() -> Never {
     print(
-        "usage: agentcost-bench [all|memory|ingest|connections|render] [--agents N] [--frames N-per-connection] "
+        "usage: agentcost-bench [all|memory|ingest|connections|render|storage] [--agents N] [--frames N-per-connection] "
             + "[--render-agents N] [--python-render \"SERIES SECONDS\"]"
     )
     exit(2)
@@ -48,6 +48,9 @@ print("agentcost-bench on \(machineDescription())")
 do {
     if selected == "all" || selected == "ingest" {
         try benchmarkIngest(framesPerConnection: framesPerConnection)
+    }
+    if selected == "all" || selected == "storage" {
+        try benchmarkStorage(framesPerConnection: min(framesPerConnection, 300))
     }
     if selected == "all" || selected == "render" {
         try benchmarkRender(agents: renderAgents, pythonBaseline: pythonRender)

@@ -81,6 +81,12 @@ public final class Durability: Sendable {
         }
     }
 
+    /// Whether batches were applied since the latest snapshot.
+    var hasUnsnapshottedRecords: Bool { recordsSinceSnapshot.load(ordering: .relaxed) > 0 }
+
+    /// Whether the log and snapshot threads run (between `start` and `stop`).
+    var isRunning: Bool { snapshotter.withLock { $0 != nil } }
+
     /// Starts the log's flusher and the snapshot thread; `capture` gathers the state at a cut.
     func start(capture: @escaping @Sendable () -> StateCapture) throws(SystemError) {
         try wal.start()

@@ -143,10 +143,7 @@ public final class Exporter: Sendable {
 
         do {
             try recover()
-            try durability.start { [self] in
-                Durability.StateCapture(
-                    agents: tracker.capture(), goals: goals.records(), producers: applier.ledger.snapshot())
-            }
+            try durability.start { [self] in captureState() }
         } catch let error as StoreError {
             stop()
             throw ExporterStartError(error.message)
@@ -236,6 +233,15 @@ public final class Exporter: Sendable {
         return applier.apply(decoded, receivedAt: receivedAt)
     }
 
+    /// Cuts and writes a snapshot now (the snapshot thread does this on its own schedule).
+    public func writeSnapshot() {
+        durability.takeSnapshot { [self] in captureState() }
+    }
+
+    private func captureState() -> Durability.StateCapture {
+        Durability.StateCapture(agents: tracker.capture(), goals: goals.records(), producers: applier.ledger.snapshot())
+    }
+
     /// True while the write-ahead log is being replayed at start: events then are history, not news (no webhooks).
     public var isReplaying: Bool { replaying.isSet }
 
@@ -251,6 +257,10 @@ public final class Exporter: Sendable {
     public func stop() {
         ready.store(false, ordering: .releasing)
         ingest.shutdown()
+        if durability.isRunning, durability.hasUnsnapshottedRecords {
+            // A clean stop leaves a snapshot, so the next start replays nothing.
+            writeSnapshot()
+        }
         web.withLock { server in
             server?.stop()
             server = nil

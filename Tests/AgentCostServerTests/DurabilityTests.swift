@@ -76,11 +76,7 @@ struct DurabilityTests {
                 try connection.exchange(Batch(producerID: "p", sequence: UInt64(sequence), events: events)).applied == 3
             )
             if sequence == 20 {
-                first.durability.takeSnapshot {
-                    Durability.StateCapture(
-                        agents: first.tracker.capture(), goals: first.goals.records(),
-                        producers: first.applier.ledger.snapshot())
-                }
+                first.writeSnapshot()
             }
         }
         let before = first.tracker.agentCycles("a", limit: 100)
@@ -162,9 +158,7 @@ struct DurabilityTests {
         let (first, ports) = try makeExporter(dataDirectory: directory)
         _ = try TestConnection(port: ports.ingest).exchange(
             Batch(producerID: "p", sequence: 1, events: [spend("a", 1)]))
-        first.durability.takeSnapshot {
-            Durability.StateCapture(agents: first.tracker.capture(), goals: [], producers: [:])
-        }
+        first.writeSnapshot()
         first.stop()
         let name = try #require(try FileSystem.list(directory).first { $0.hasPrefix("snapshot-") })
         let path = directory + "/" + name
