@@ -34,15 +34,21 @@ func benchmarkRender(agents: Int, pythonBaseline: (series: Int, seconds: Double)
 
 /// An exporter (not listening) whose tracker holds `agents` agents with a daily budget, a completed cycle and an
 /// open one, so that every per-agent family has a sample for each.
-func makePopulatedExporter(agents: Int, dataDirectory: String? = nil) throws -> Exporter {
+func makePopulatedExporter(agents: Int) throws -> Exporter {
     var configuration = ExporterConfiguration()
-    configuration.dataDirectory = dataDirectory ?? "/tmp/agentcost-bench-unused"
+    configuration.dataDirectory = "/tmp/agentcost-bench-unused"
     let exporter = try Exporter(configuration: configuration, logger: benchLogger)
+    try populate(exporter.tracker, agents: agents)
+    return exporter
+}
+
+/// Gives `tracker` that many agents, each with a daily budget, a completed cycle and an open one.
+func populate(_ tracker: HeartbeatTracker, agents: Int) throws {
     let time = Timestamp(secondsSinceEpoch: 1_796_299_200)
     for index in 0..<agents {
         let agent = "agent-\(index)"
-        try exporter.tracker.setBudget(agent, budget: Money(nanos: 10_000_000_000), period: .daily, at: time)
-        try exporter.tracker.apply(
+        try tracker.setBudget(agent, budget: Money(nanos: 10_000_000_000), period: .daily, at: time)
+        _ = try tracker.apply(
             [
                 .startCycle(at: time), .spend(Money(nanos: 50_000_000 + Int64(index)), at: time),
                 .spend(Money(nanos: 30_000_000), at: time), .endCycle(at: time.advanced(bySeconds: 30)),
@@ -51,5 +57,4 @@ func makePopulatedExporter(agents: Int, dataDirectory: String? = nil) throws -> 
             to: agent
         )
     }
-    return exporter
 }

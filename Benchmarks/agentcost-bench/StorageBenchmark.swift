@@ -109,7 +109,8 @@ private func measureRestart(agents: Int) throws -> (agents: Int, seconds: Double
     defer { FileSystem.removeTree(directory) }
 
     // A fleet written into a snapshot, then more batches in the log after it.
-    let first = try makePopulatedExporter(agents: agents, dataDirectory: directory)
+    let (first, _) = try startExporter(directory: directory, sync: .group)
+    try populate(first.tracker, agents: agents)
     first.writeSnapshot()
     let records = 2_000
     for index in 0..<records {

@@ -209,6 +209,9 @@ public final class Exporter: Sendable {
     /// - Returns: the ack, whose rejections say why the change was refused.
     /// - Throws: `OperatorWriteError` when the write-ahead log cannot take it now (answer 503 and retry).
     public func applyOperatorEvent(_ event: Event) throws(OperatorWriteError) -> Ack {
+        guard durability.isRunning else {
+            throw OperatorWriteError("the exporter is not running; start it first")
+        }
         let batch = Batch(producerID: "", sequence: 0, events: [event])
         let decoder = BatchDecoder(limits: configuration.ingestLimits)
         let receivedAt = Timestamp(nanosecondsSinceEpoch: Clock.realTimeNanoseconds())

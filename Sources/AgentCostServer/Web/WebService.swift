@@ -160,12 +160,8 @@ final class WebService: Sendable {
             {
                 return failure
             }
-        } catch let error as RequestBodyError {
-            return .error(status: 400, error.message)
-        } catch let error as TrackerError {
-            return trackerError(error)
         } catch {
-            return .error(status: 500, "\(error)")
+            return .error(status: 400, error.message)
         }
         logger.info("budget set", ["agent": agentID, "peer": request.peer])
         return agentResponse(agentID)
@@ -185,10 +181,8 @@ final class WebService: Sendable {
             do {
                 let body = try RequestBody(request.body, allowed: ["force"])
                 force = try body.bool("force") ?? force
-            } catch let error as RequestBodyError {
-                return .error(status: 400, error.message)
             } catch {
-                return .error(status: 400, "\(error)")
+                return .error(status: 400, error.message)
             }
         }
         if let failure = change(.resume(Resume(agentID: agentID, force: force))) {
@@ -233,12 +227,8 @@ final class WebService: Sendable {
             {
                 return failure
             }
-        } catch let error as RequestBodyError {
-            return .error(status: 400, error.message)
-        } catch let error as TrackerError {
-            return trackerError(error)
         } catch {
-            return .error(status: 500, "\(error)")
+            return .error(status: 400, error.message)
         }
         logger.info("goal created", ["goal": goalID, "peer": request.peer])
         var response = goal(goalID)
@@ -274,17 +264,6 @@ final class WebService: Sendable {
 
     private func unknownAgent(_ agentID: String) -> HTTPResponse {
         .error(status: 404, "agent \(agentID) is not tracked; list agents at /api/v1/agents")
-    }
-
-    private func trackerError(_ error: TrackerError) -> HTTPResponse {
-        let status: Int
-        switch error.code {
-        case .unknownAgent, .unknownGoal: status = 404
-        case .resumeRefused, .duplicateGoal: status = 409
-        case .tooManyAgents, .tooManyGoals: status = 429
-        default: status = 400
-        }
-        return .error(status: status, error.message)
     }
 
     /// Makes an operator change through the write-ahead log; nil when it was applied, else the error response.
