@@ -268,6 +268,15 @@ public final class SpendClient: Sendable {
                 .protocolViolation,
                 "\(configuration.address) sent an ack for sequence \(ack.sequence) with no batch unacknowledged")
         }
+        if ack.sequence == 0 && ack.status == .rejected {
+            // Sequence 0 belongs to hellos: the server refused the connection itself, e.g. because it requires a
+            // token this client does not send. Reconnecting would be refused the same way.
+            throw SpendClientError(
+                .helloRejected,
+                "\(configuration.address) refused the connection of producer \(configuration.producerID): "
+                    + "\(ack.message.isEmpty ? "no reason given" : ack.message); "
+                    + "configure the token the server's --ingest.token-file holds")
+        }
         guard ack.sequence == oldest.batch.sequence else {
             throw SpendClientError(
                 .protocolViolation,

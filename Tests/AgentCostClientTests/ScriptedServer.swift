@@ -109,13 +109,16 @@ final class ScriptedServer: Sendable {
         var decoder = FrameDecoder()
         var buffer = [UInt8](repeating: 0, count: 65536)
         var refusing = false
+        var authenticated = requiredToken == nil
         while true {
             let received = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress!, $0.count, 0) }
             guard received > 0 else { return }
             decoder.append(buffer[0..<received])
             do {
                 while let frame = try decoder.nextFrame() {
-                    guard let reply = try answer(frame, refusing: &refusing) else { return }
+                    guard let reply = try answer(frame, refusing: &refusing, authenticated: &authenticated) else {
+                        return
+                    }
                     guard let ack = reply else { continue }
                     let bytes = try ack.makeFrame().serialized()
                     _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -127,16 +130,21 @@ final class ScriptedServer: Sendable {
     }
 
     /// The ack for one frame; `nil` to drop the connection, `.some(nil)` to send nothing.
-    private func answer(_ frame: Frame, refusing: inout Bool) throws -> Ack?? {
+    private func answer(_ frame: Frame, refusing: inout Bool, authenticated: inout Bool) throws -> Ack?? {
         if frame.type == .hello {
             let hello = try Hello(decoding: frame)
             state.withLock { $0.hellos.append(hello) }
             if let requiredToken, hello.token != requiredToken {
                 return Ack(sequence: 0, status: .rejected, message: "invalid token")
             }
+            authenticated = true
             return Ack(sequence: 0, status: .ok)
         }
         let batch = try Batch(decoding: frame)
+        guard authenticated else {
+            state.withLock { $0.received.append(batch) }
+            return Ack(sequence: 0, status: .rejected, message: "unauthenticated: a hello with a token comes first")
+        }
         let paused = pausedAgentsFor(batch)
         let alreadyRefusing = refusing
         let ack = state.withLock { record -> Ack?? in

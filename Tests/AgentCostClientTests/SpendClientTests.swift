@@ -153,6 +153,26 @@ struct SpendClientTests {
         #expect(error?.message.contains("invalid token") == true)
     }
 
+    @Test func batchWithoutTheRequiredHelloFailsAtOnceInsteadOfRetrying() throws {
+        let server = try ScriptedServer(script: [], requiredToken: "s3cret")
+        defer { server.stop() }
+        var settings = configuration(server)
+        settings.retry = RetryPolicy(
+            initialBackoff: .milliseconds(5), maxBackoff: .milliseconds(20), deadline: .seconds(60))
+        let client = try SpendClient(configuration: settings)
+        try client.send(spend(0))
+
+        let started = ContinuousClock.now
+        let error = #expect(throws: SpendClientError.self) { try client.flush() }
+
+        #expect(error?.code == .helloRejected)
+        #expect(error?.message.contains("unauthenticated") == true)
+        #expect(error?.message.contains("--ingest.token-file") == true)
+        #expect(ContinuousClock.now - started < .seconds(30))
+        #expect(server.record.connections == 1)
+        #expect(client.unacknowledgedBatches.map(\.sequence) == [1])
+    }
+
     @Test func unreachableServerFailsAfterTheDeadlineNamingTheAddress() throws {
         let server = try ScriptedServer(script: [])
         let port = server.port
