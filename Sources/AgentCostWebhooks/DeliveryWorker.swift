@@ -97,7 +97,8 @@ final class DeliveryWorker: Sendable {
 
     private enum Outcome {
         case delivered(status: Int)
-        case retry(WebhookMetrics.FailureReason, detail: String)
+        /// `retryAfterSeconds`: what the receiver's Retry-After asked for, if anything.
+        case retry(WebhookMetrics.FailureReason, detail: String, retryAfterSeconds: Int? = nil)
         case abandon(WebhookMetrics.FailureReason, detail: String)
     }
 
@@ -144,14 +145,14 @@ final class DeliveryWorker: Sendable {
                 counters.fail(reason)
                 abandon(entry, reason: "\(reason.rawValue): \(detail); not retried", attempts: attempts)
                 (attempts, retryAt) = (0, 0)
-            case .retry(let reason, let detail):
+            case .retry(let reason, let detail, let retryAfterSeconds):
                 counters.fail(reason)
                 guard attempts < configuration.maxAttempts else {
                     abandon(entry, reason: "\(reason.rawValue): \(detail); max_attempts reached", attempts: attempts)
                     (attempts, retryAt) = (0, 0)
                     continue
                 }
-                let delay = backoff(afterAttempts: attempts)
+                let delay = delay(afterAttempts: attempts, retryAfterSeconds: retryAfterSeconds)
                 retryAt = Clock.monotonicSeconds() + delay
                 counters.retries.add(1, ordering: .relaxed)
                 let nextRetry = Timestamp(nanosecondsSinceEpoch: Clock.realTimeNanoseconds())
@@ -170,11 +171,14 @@ final class DeliveryWorker: Sendable {
         let headers = WebhookPayload.headers(
             for: entry, target: target, unixSeconds: Clock.realTimeNanoseconds() / 1_000_000_000)
         switch poster.post(url: target.url + entry.path, headers: headers, body: entry.body) {
-        case .success(let status):
+        case .success(let response):
+            let status = response.status
+            let retryAfter = response.retryAfterSeconds
+            let asked = retryAfter.map { "; Retry-After \($0)s" } ?? ""
             switch status {
             case 200...299: return .delivered(status: status)
-            case 429: return .retry(.http429, detail: "status 429")
-            case 500...599: return .retry(.http5xx, detail: "status \(status)")
+            case 429: return .retry(.http429, detail: "status 429\(asked)", retryAfterSeconds: retryAfter)
+            case 500...599: return .retry(.http5xx, detail: "status \(status)\(asked)", retryAfterSeconds: retryAfter)
             case 400...499: return .abandon(.http4xx, detail: "status \(status)")
             default: return .abandon(.httpOther, detail: "status \(status)")
             }
@@ -185,6 +189,14 @@ final class DeliveryWorker: Sendable {
             default: return .retry(.connection, detail: error.message)
             }
         }
+    }
+
+    /// The wait before the next attempt: the backoff, or longer when the receiver's Retry-After asks for it (never
+    /// past `max_backoff`, so that a receiver cannot park an event beyond the operator's limit).
+    private func delay(afterAttempts attempts: Int, retryAfterSeconds: Int?) -> Double {
+        let backoff = backoff(afterAttempts: attempts)
+        guard let retryAfterSeconds else { return backoff }
+        return max(backoff, min(Double(retryAfterSeconds), configuration.maxBackoffSeconds))
     }
 
     /// Exponential backoff with jitter: the base doubles per failure up to `max_backoff`, and the wait is a random

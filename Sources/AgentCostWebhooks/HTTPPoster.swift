@@ -6,7 +6,7 @@ import CCurl
 /// Sends one POST at a time with a connect timeout and a total timeout, and reports the status or why none came.
 ///
 ///     let poster = try HTTPPoster(connectTimeoutSeconds: 2, totalTimeoutSeconds: 10)
-///     let status = try poster.post(url: "http://127.0.0.1:3100/hook", headers: [], body: body).get()
+///     let response = try poster.post(url: "http://127.0.0.1:3100/hook", headers: [], body: body).get()
 ///
 /// Not thread-safe: a poster belongs to the thread that uses it.
 public final class HTTPPoster {
@@ -45,10 +45,10 @@ public final class HTTPPoster {
     ///   - url: an `http://` or `https://` URL.
     ///   - headers: request header fields; `Content-Length` is set by the poster.
     ///   - body: the request body.
-    /// - Returns: the response status, or an `HTTPPostError` with code `timeout`, `connection` (refused, reset,
-    ///   no response, TLS) or `invalidRequest` (a URL or header libcurl rejects).
+    /// - Returns: the response's status and Retry-After, or an `HTTPPostError` with code `timeout`, `connection`
+    ///   (refused, reset, no response, TLS) or `invalidRequest` (a URL or header libcurl rejects).
     public func post(url: String, headers: [(name: String, value: String)], body: [UInt8])
-        -> Result<Int, HTTPPostError>
+        -> Result<HTTPPostResponse, HTTPPostError>
     {
         // Options are set afresh for every request; the handle keeps only its connection cache.
         curl_easy_reset(handle)
@@ -95,7 +95,10 @@ public final class HTTPPoster {
         guard code == CURLE_OK else {
             return .failure(failure(for: code))
         }
-        return .success(accurl_response_code(handle))
+        let retryAfter = accurl_retry_after(handle)
+        return .success(
+            HTTPPostResponse(
+                status: accurl_response_code(handle), retryAfterSeconds: retryAfter < 0 ? nil : Int(retryAfter)))
     }
 
     private func failure(for code: CURLcode) -> HTTPPostError {
@@ -109,6 +112,19 @@ public final class HTTPPoster {
         default:
             return HTTPPostError(.connection, message)
         }
+    }
+}
+
+/// What a receiver answered: the status, and how long it asked the sender to wait before trying again.
+public struct HTTPPostResponse: Sendable, Hashable {
+    /// The HTTP status code.
+    public let status: Int
+    /// The `Retry-After` header in seconds (sent as a number or as an HTTP date); `nil` when absent or unreadable.
+    public let retryAfterSeconds: Int?
+
+    public init(status: Int, retryAfterSeconds: Int? = nil) {
+        self.status = status
+        self.retryAfterSeconds = retryAfterSeconds
     }
 }
 

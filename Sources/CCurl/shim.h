@@ -62,6 +62,15 @@ static inline CURLcode accurl_set_error_buffer(CURL *handle, char *buffer) {
     return curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, buffer);
 }
 
+// Seconds the response's Retry-After asked to wait (a number or an HTTP date), or -1 when it had none.
+static inline long long accurl_retry_after(CURL *handle) {
+    curl_off_t seconds = 0;
+    if (curl_easy_getinfo(handle, CURLINFO_RETRY_AFTER, &seconds) != CURLE_OK || seconds <= 0) {
+        return -1;
+    }
+    return (long long)seconds;
+}
+
 static inline long accurl_response_code(CURL *handle) {
     long code = 0;
     if (curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK) {

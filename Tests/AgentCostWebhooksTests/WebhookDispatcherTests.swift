@@ -165,6 +165,56 @@ import Testing
         #expect(logs.contains("reason=\"http_429: status 429; max_attempts reached\" attempts=3"))
     }
 
+    @Test func retryAfterIsWaitedForUpToMaxBackoff() throws {
+        let receiver = try Receiver.start()
+        defer { receiver.stop() }
+        receiver.answer(with: 503, retryAfter: "1")
+        let logs = LogLines()
+        var configuration = fastConfiguration([genericTarget(receiver.url)])
+        configuration.maxBackoffSeconds = 30
+        let dispatcher = try WebhookDispatcher(
+            configuration: configuration, dataDirectory: makeDataDirectory(), logger: logs.logger)
+        try dispatcher.start()
+        defer { dispatcher.stop() }
+        let source = try EventSource { dispatcher.handle($0) }
+
+        try source.pause("agent-1")
+        let first = try #require(receiver.waitFor(1).first)
+        receiver.answer(with: 200)
+        let attempts = receiver.waitFor(2)
+
+        // The backoff alone would retry after 10 ms; the receiver asked for a second.
+        try #require(attempts.count == 2)
+        #expect(attempts[1].arrivedAt - first.arrivedAt >= 0.99)
+        #expect(logs.contains("detail=\"status 503; Retry-After 1s\""))
+    }
+
+    @Test func retryAfterLongerThanMaxBackoffIsCutToMaxBackoff() throws {
+        let receiver = try Receiver.start()
+        defer { receiver.stop() }
+        receiver.answer(with: 429, retryAfter: "3600")
+        var configuration = fastConfiguration([genericTarget(receiver.url)])
+        configuration.maxBackoffSeconds = 0.2
+        let dispatcher = try WebhookDispatcher(
+            configuration: configuration, dataDirectory: makeDataDirectory(), logger: quietLogger)
+        try dispatcher.start()
+        defer { dispatcher.stop() }
+        let source = try EventSource { dispatcher.handle($0) }
+
+        try source.pause("agent-1")
+        let first = try #require(receiver.waitFor(1).first)
+        receiver.answer(with: 200)
+        let attempts = receiver.waitFor(2)
+
+        // Waiting the hour asked for would time this test out; the retry comes after max_backoff instead.
+        try #require(attempts.count == 2)
+        #expect(attempts[1].arrivedAt - first.arrivedAt >= 0.19)
+        Clock.sleep(for: .milliseconds(100))
+        let counters = try #require(dispatcher.metrics.snapshot(target: "hooks"))
+        #expect(counters.retries == 1)
+        #expect(counters.delivered == 1)
+    }
+
     @Test func aReceiverSlowerThanTheTimeoutCountsAsATimeoutAndIsRetried() throws {
         let slow = try HTTPServer.start(on: ListenAddress(host: "127.0.0.1", port: 0), logger: quietLogger) { _ in
             Clock.sleep(for: .milliseconds(400))

@@ -17,10 +17,10 @@ struct Received: Sendable {
     var json: [String: JSONLike] { JSONLike.object(text) }
 }
 
-/// Records requests and answers with the status of the moment (200 unless told otherwise).
+/// Records requests and answers with the status (and Retry-After) of the moment (200 unless told otherwise).
 final class Receiver: Sendable {
     private let server: HTTPServer
-    private let state = Mutex<(received: [Received], status: Int)>(([], 200))
+    private let state = Mutex<(received: [Received], status: Int, retryAfter: String?)>(([], 200, nil))
 
     private init(server: HTTPServer) {
         self.server = server
@@ -38,19 +38,23 @@ final class Receiver: Sendable {
     }
 
     fileprivate func record(_ request: HTTPRequest) -> HTTPResponse {
-        let status = state.withLock { state in
+        let (status, retryAfter) = state.withLock { state in
             state.received.append(Received(request: request, arrivedAt: Clock.monotonicSeconds()))
-            return state.status
+            return (state.status, state.retryAfter)
         }
-        return .text("status \(status)\n", status: status)
+        var response = HTTPResponse.text("status \(status)\n", status: status)
+        if let retryAfter {
+            response.headers.set("Retry-After", retryAfter)
+        }
+        return response
     }
 
     var url: String { "http://127.0.0.1:\(server.port)" }
 
     var received: [Received] { state.withLock { $0.received } }
 
-    func answer(with status: Int) {
-        state.withLock { $0.status = status }
+    func answer(with status: Int, retryAfter: String? = nil) {
+        state.withLock { ($0.status, $0.retryAfter) = (status, retryAfter) }
     }
 
     /// Waits until at least `count` requests arrived; returns them.
