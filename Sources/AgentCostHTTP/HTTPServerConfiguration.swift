@@ -10,7 +10,8 @@ public struct HTTPServerConfiguration: Sendable, Hashable {
     /// idle keep-alive connections.
     public var connectionTimeoutSeconds: Int
     /// The largest request body accepted. A larger `Content-Length` is answered 413 before the body is read; a
-    /// chunked body that grows past it gets its connection closed.
+    /// chunked body that grows past it is read to its end without being kept and answered 413, or has its
+    /// connection closed once it runs past five times the limit.
     public var maxBodyBytes: Int
     /// The memory one connection may use for the request line, the headers and read buffering
     /// (libmicrohttpd's connection memory limit). Requests whose headers do not fit are answered 431 or 413 by

@@ -37,6 +37,8 @@ private final class PendingRequest {
     var body: [UInt8] = []
     /// A response was queued before the body was read (413 on `Content-Length`).
     var answered = false
+    /// Bytes of a chunked body past the limit, read and dropped so that the client can be answered 413.
+    var discardedBytes = 0
 }
 
 /// A running libmicrohttpd daemon.
@@ -147,25 +149,40 @@ private let accessCallback: MHD_AccessHandlerCallback = {
     let pending = Unmanaged<PendingRequest>.fromOpaque(existing).takeUnretainedValue()
 
     // A piece of the body: keep it, unless it takes the body past the limit (possible only for chunked bodies).
+    // libmicrohttpd cannot queue a response in the middle of a body, so the rest is read and dropped, and answered
+    // 413 once it ends; a body that goes on past four times the limit more gets its connection closed instead.
     if let uploadDataSize, uploadDataSize.pointee > 0 {
         let size = uploadDataSize.pointee
         if pending.answered {
             return .NO
         }
-        guard pending.body.count + size <= limit, let uploadData else {
+        uploadDataSize.pointee = 0
+        if pending.discardedBytes == 0, pending.body.count + size <= limit, let uploadData {
+            uploadData.withMemoryRebound(to: UInt8.self, capacity: size) {
+                pending.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: size))
+            }
+            return .YES
+        }
+        pending.discardedBytes += size
+        pending.body = []
+        guard pending.discardedBytes <= limit.multipliedReportingOverflow(by: 4).partialValue else {
             context.logger.warn(
-                "closing a connection whose chunked request body passed the limit",
+                "closing a connection whose chunked request body went far past the limit",
                 ["limit_bytes": limit, "peer": peerAddress(connection)])
             return .NO
         }
-        uploadData.withMemoryRebound(to: UInt8.self, capacity: size) {
-            pending.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: size))
-        }
-        uploadDataSize.pointee = 0
         return .YES
     }
     if pending.answered {
         return .YES
+    }
+    if pending.discardedBytes > 0 {
+        context.logger.warn(
+            "refusing a chunked request body over the limit",
+            ["limit_bytes": limit, "peer": peerAddress(connection)])
+        let response = HTTPResponse.error(
+            status: 413, "chunked request body is over the limit of \(limit) bytes; send a smaller body")
+        return queue(response.closingConnection(), on: connection, context: context)
     }
 
     // The request is complete: run the handler once.

@@ -145,7 +145,7 @@ import Testing
         #expect(response.status == 413)
     }
 
-    @Test func chunkedBodyOverTheLimitClosesTheConnectionWithoutCallingTheHandler() throws {
+    @Test func chunkedBodyOverTheLimitIs413WithoutCallingTheHandler() throws {
         let handled = Atomic<Int>(0)
         let server = try startServer(HTTPServerConfiguration(maxBodyBytes: 100)) { request in
             handled.add(1, ordering: .relaxed)
@@ -157,6 +157,29 @@ import Testing
             "POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
             + "50\r\n\(chunk)\r\n50\r\n\(chunk)\r\n0\r\n\r\n"
         let result = try exchange(server.port, request, timeout: 5)
+
+        let response = try #require(result.response)
+        #expect(response.status == 413)
+        #expect(String(decoding: response.body, as: UTF8.self).contains("over the limit of 100 bytes"))
+        #expect(result.closedByServer)
+        #expect(handled.load(ordering: .relaxed) == 0)
+        let after = try #require(try send(server.port, target: "/echo"))
+        #expect(after.status == 200)
+    }
+
+    @Test func chunkedBodyFarOverTheLimitClosesTheConnection() throws {
+        let handled = Atomic<Int>(0)
+        let server = try startServer(HTTPServerConfiguration(maxBodyBytes: 100)) { request in
+            handled.add(1, ordering: .relaxed)
+            return route(request)
+        }
+        defer { server.stop() }
+        let chunk = String(repeating: "a", count: 80)
+        let request =
+            "POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + String(repeating: "50\r\n\(chunk)\r\n", count: 10) + "0\r\n\r\n"
+        let result = try exchange(server.port, request, timeout: 5)
+
         #expect(result.closedByServer)
         #expect(result.response.map { $0.status == 200 } != true)
         #expect(handled.load(ordering: .relaxed) == 0)
