@@ -46,8 +46,11 @@ bad_flag_is_named() {
     [ "$status" -eq 2 ] && [[ "$output" == *"--tracker.rolling-window=zero is not a whole number"* ]]
 }
 
+# The help text is read whole first: with pipefail, `grep -q` leaving early would make the writer's SIGPIPE the
+# pipeline's status.
 help_lists_flags() {
-    "$binary" --help | grep -q -- '--data.dir=data'
+    local output
+    output=$("$binary" --help) && [[ "$output" == *"--data.dir=data"* ]]
 }
 
 check "exporter stops cleanly on SIGTERM" stops_cleanly_on TERM

@@ -68,7 +68,8 @@ python_parses_both_formats() {
 gzip_is_negotiated() {
     curl -sf -D "$work/gzip.headers" -H 'Accept-Encoding: gzip' -o "$work/metrics.gz" "$metrics" &&
         grep -qi '^content-encoding: gzip' "$work/gzip.headers" &&
-        gunzip -c "$work/metrics.gz" | grep -q '^agentcost_agent_spend_usd_total{agent="agent-123"} 3.75$' &&
+        gunzip -c "$work/metrics.gz" >"$work/metrics.gunzipped" &&
+        grep -q '^agentcost_agent_spend_usd_total{agent="agent-123"} 3.75$' "$work/metrics.gunzipped" &&
         curl -sf -D "$work/plain.headers" -H 'Accept-Encoding: gzip;q=0' -o /dev/null "$metrics" &&
         ! grep -qi '^content-encoding' "$work/plain.headers"
 }

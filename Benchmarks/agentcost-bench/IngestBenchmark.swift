@@ -279,7 +279,7 @@ func benchmarkIdleConnections(count: Int) throws {
     let port = try server.start()
     defer { server.shutdown() }
 
-    let before = residentBytes()
+    let before = baselineResidentBytes()
     let address = ListenAddress(host: "127.0.0.1", port: port)
     var sockets: [Socket] = []
     sockets.reserveCapacity(count)

@@ -1,8 +1,17 @@
 // What the benchmarks need to know about this machine and this process, and how they print numbers.
 
+import CBaseline
+
 #if canImport(Glibc)
     import Glibc
 #endif
+
+/// Resident memory to measure growth from. Earlier benchmarks of the same run leave freed heap that glibc keeps
+/// mapped and later reuses, which would hide the growth being measured; `malloc_trim` hands it back first.
+func baselineResidentBytes() -> Int {
+    _ = cbaseline_release_free_heap()
+    return residentBytes()
+}
 
 /// Resident memory of this process, from the second field of /proc/self/statm (in pages).
 func residentBytes() -> Int {

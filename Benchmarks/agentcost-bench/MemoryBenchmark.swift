@@ -7,7 +7,7 @@ func benchmarkMemory(agents: Int) throws {
     let configuration = TrackerConfiguration()
     let cyclesPerAgent = configuration.retainedCycles + 1
     let tracker = try HeartbeatTracker(configuration: configuration)
-    let before = residentBytes()
+    let before = baselineResidentBytes()
     let start = Clock.monotonicSeconds()
     var operations = 0
 

@@ -2,6 +2,7 @@
 // free. See CBaseline.h.
 #include "CBaseline.h"
 
+#include <malloc.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -64,3 +65,5 @@ long cbaseline_ingest(const uint8_t *frames, size_t length, uint8_t *scratch, si
     inflateEnd(&stream);
     return events;
 }
+
+int cbaseline_release_free_heap(void) { return malloc_trim(0); }

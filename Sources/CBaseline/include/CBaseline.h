@@ -15,4 +15,8 @@
 /// Returns the total number of events, or -1 if a frame is cut short, does not inflate or does not unpack.
 long cbaseline_ingest(const uint8_t *frames, size_t length, uint8_t *scratch, size_t scratch_capacity);
 
+/// Hands the heap memory that is free but still mapped back to the kernel (glibc's `malloc_trim`), so that a
+/// benchmark measuring resident growth starts from what is really in use. Returns 1 if memory was released.
+int cbaseline_release_free_heap(void);
+
 #endif
