@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash test: an acknowledged batch is never lost and never counted twice. agentcostctl streams a few thousand
+# Crash test: an acknowledged batch is never lost and never counted twice. agentcostctl streams rounds of 2,400
 # batches (retrying every unacknowledged one, with the same sequence, until it is acknowledged) while this script
 # kills the exporter with SIGKILL at random moments, at least 20 times, and starts it again on the same data
 # directory. Afterwards every agent's spend, calls and cycles must equal exactly one application of every batch.
@@ -42,51 +42,79 @@ wait_until_listening() {
     echo "--- the exporter never started listening:"; tail -20 "$work/exporter.log"; return 1
 }
 
-# The workload, and what one application of it gives each agent.
-python3 - "$work" <<'PY'
+# The workload: rounds of 2,400 cycles (12,000 events), each replayed by its own producer, until the exporter has
+# been killed often enough; a fast machine runs more rounds instead of fewer kills. write_round N writes round N's
+# events, later in time than round N-1's; expected_state N writes what one application of rounds 1…N gives each agent.
+write_round() {
+    python3 - "$work" "$1" <<'PY'
 import json, sys
-from decimal import Decimal
-work = sys.argv[1]
-expected = {}
-with open(f"{work}/events.jsonl", "w") as out:
+work, round_number = sys.argv[1], int(sys.argv[2])
+with open(f"{work}/events-{round_number}.jsonl", "w") as out:
     for cycle in range(2400):
         agent = f"crash-{cycle % 12}"
-        state = expected.setdefault(agent, {"spend": Decimal(0), "calls": 0, "cycles": 0})
-        time = 1796299200 + cycle
+        time = 1796299200 + round_number * 10000 + cycle
         out.write(json.dumps({"type": "cycle_start", "agent_id": agent, "time": time}) + "\n")
         for call in range(3):
-            cost = Decimal(cycle % 97 + call + 1) / Decimal(100000)
-            out.write(json.dumps({"type": "spend", "agent_id": agent, "cost_usd": float(cost), "time": time}) + "\n")
-            state["spend"] += cost
-            state["calls"] += 1
+            cost = (cycle % 97 + call + 1) / 100000
+            out.write(json.dumps({"type": "spend", "agent_id": agent, "cost_usd": cost, "time": time}) + "\n")
         out.write(json.dumps({"type": "cycle_end", "agent_id": agent, "time": time + 0.5}) + "\n")
+PY
+}
+
+expected_state() {
+    python3 - "$work" "$1" <<'PY'
+import json, sys
+from decimal import Decimal
+work, rounds = sys.argv[1], int(sys.argv[2])
+expected = {}
+for _ in range(rounds):
+    for cycle in range(2400):
+        state = expected.setdefault(f"crash-{cycle % 12}", {"spend": Decimal(0), "calls": 0, "cycles": 0})
+        for call in range(3):
+            state["spend"] += Decimal(cycle % 97 + call + 1) / Decimal(100000)
+            state["calls"] += 1
         state["cycles"] += 1
 with open(f"{work}/expected.json", "w") as out:
     json.dump({agent: {"spend": str(s["spend"]), "calls": s["calls"], "cycles": s["cycles"]}
                for agent, s in expected.items()}, out)
 PY
+}
 
 start_exporter
 wait_until_listening 0
-"$bin_dir/agentcostctl" replay "$work/events.jsonl" --address "127.0.0.1:$ingest_port" --producer crash-test \
-    --batch-size 5 --deadline 120 >"$work/replay.out" 2>&1 &
-replay_pid=$!
 
 kills=0
-while kill -0 "$replay_pid" 2>/dev/null; do
-    sleep "0.$((RANDOM % 9 + 1))"
-    kill -0 "$replay_pid" 2>/dev/null || break
-    if [ "$kills" -lt "$kills_wanted" ]; then
-        { kill -9 "$exporter_pid"; wait "$exporter_pid"; } 2>/dev/null || true
-        kills=$((kills + 1))
-        listening=$(grep -c 'msg="ingest listening"' "$work/exporter.log")
-        start_exporter
-        wait_until_listening "$listening"
+rounds=0
+replays_complete=true
+while [ "$rounds" -eq 0 ] || [ "$kills" -lt "$kills_wanted" ]; do
+    rounds=$((rounds + 1))
+    write_round "$rounds"
+    "$bin_dir/agentcostctl" replay "$work/events-$rounds.jsonl" --address "127.0.0.1:$ingest_port" \
+        --producer "crash-test-$rounds" --batch-size 5 --deadline 120 >"$work/replay-$rounds.out" 2>&1 &
+    replay_pid=$!
+
+    while kill -0 "$replay_pid" 2>/dev/null; do
+        sleep "0.$((RANDOM % 9 + 1))"
+        kill -0 "$replay_pid" 2>/dev/null || break
+        if [ "$kills" -lt "$kills_wanted" ]; then
+            { kill -9 "$exporter_pid"; wait "$exporter_pid"; } 2>/dev/null || true
+            kills=$((kills + 1))
+            listening=$(grep -c 'msg="ingest listening"' "$work/exporter.log")
+            start_exporter
+            wait_until_listening "$listening"
+        fi
+    done
+
+    replay_status=0
+    wait "$replay_pid" || replay_status=$?
+    replay_pid=""
+    if [ "$replay_status" -ne 0 ] || ! grep -q '^total events=12000 .* rejected=0 ' "$work/replay-$rounds.out"; then
+        echo "--- round $rounds: replay exit $replay_status"; tail -5 "$work/replay-$rounds.out"
+        replays_complete=false
+        break
     fi
 done
-replay_status=0
-wait "$replay_pid" || replay_status=$?
-replay_pid=""
+expected_state "$rounds"
 
 failures=0
 passes=0
@@ -95,8 +123,7 @@ check() {
 }
 check "the exporter was killed with SIGKILL $kills times (at least $kills_wanted) and restarted" \
     "[ $kills -ge $kills_wanted ]"
-check "every batch was acknowledged in the end (replay exit $replay_status)" \
-    "[ $replay_status -eq 0 ] && grep -q '^total events=12000 .* rejected=0 ' '$work/replay.out'"
+check "every batch of $rounds rounds was acknowledged in the end" "$replays_complete"
 check "recovery replayed log records and loaded snapshots across the restarts" \
     "grep -q 'msg=\"snapshot written\"' '$work/exporter.log' && grep -q 'records_replayed=[1-9]' '$work/exporter.log'"
 
