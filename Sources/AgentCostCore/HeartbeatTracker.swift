@@ -165,15 +165,26 @@ public final class HeartbeatTracker: Sendable {
         try Identifier.validate(agentID, kind: "agent")
         let configuration = configuration
 
-        // Only a start or a spend brings an agent into being; a run of cycle ends for an unknown agent changes
-        // nothing, not even the list of agents.
+        // Only a start or a valid spend brings an agent into being, and for a new agent either always succeeds; a
+        // run of nothing but cycle ends and negative costs for an unknown agent changes nothing, not even the list
+        // of agents (nor does it count against the agent limit).
         let creates = commands.contains {
-            if case .endCycle = $0 { false } else { true }
+            switch $0 {
+            case .startCycle: true
+            case .spend(let cost, _): cost.nanos >= 0
+            case .endCycle: false
+            }
         }
         guard creates || read(agentID, { _ in true }) == true else {
-            return commands.indices.map {
-                AgentCommand.Failure(
-                    index: $0, error: TrackerError(.noOpenCycle, "agent \(agentID) has no open cycle to end"))
+            return commands.indices.map { index in
+                let error: TrackerError
+                if case .spend(let cost, _) = commands[index] {
+                    error = TrackerError(
+                        .invalidAmount, "cost \(cost) for agent \(agentID) is negative; costs are never below $0")
+                } else {
+                    error = TrackerError(.noOpenCycle, "agent \(agentID) has no open cycle to end")
+                }
+                return AgentCommand.Failure(index: index, error: error)
             }
         }
         return try upsert(agentID) { agent, events in
@@ -229,9 +240,14 @@ public final class HeartbeatTracker: Sendable {
     public func advanceClock(to time: Timestamp) {
         for shard in shards {
             let events = shard.agents.withLock { agents in
+                // Walk by index and mutate through `values`, in place: iterating `agents.keys` (or `values.indices`)
+                // would hold a second reference to the dictionary's storage, so the first write would copy every
+                // agent of the shard on every tick.
                 var events: [TrackerEvent] = []
-                for key in agents.keys {
-                    agents[key]!.rollPeriods(to: time, events: &events)
+                var index = agents.values.startIndex
+                while index != agents.values.endIndex {
+                    agents.values[index].rollPeriods(to: time, events: &events)
+                    agents.values.formIndex(after: &index)
                 }
                 return events
             }
@@ -295,6 +311,8 @@ public final class HeartbeatTracker: Sendable {
 
     /// Runs `body` on the agent under its shard's lock, creating the agent if it is new (within the cardinality
     /// guard), then delivers the events it produced.
+    ///
+    /// A rejected call changes nothing: an agent created for `body` is removed again when `body` throws.
     func upsert<Result: Sendable>(
         _ agentID: String,
         _ body: (inout AgentState, inout [TrackerEvent]) throws(TrackerError) -> Result
@@ -303,7 +321,8 @@ public final class HeartbeatTracker: Sendable {
         let (result, events) = try shard(for: agentID).agents.withLock {
             (agents) throws(TrackerError) -> (Result, [TrackerEvent]) in
             var events: [TrackerEvent] = []
-            if agents[agentID] == nil {
+            let isNew = agents[agentID] == nil
+            if isNew {
                 guard self.agentTotal.add(1, ordering: .relaxed).newValue <= configuration.maximumAgents else {
                     self.agentTotal.subtract(1, ordering: .relaxed)
                     throw TrackerError(
@@ -314,11 +333,24 @@ public final class HeartbeatTracker: Sendable {
                 }
                 agents[agentID] = AgentState(id: agentID, configuration: configuration)
             }
-            let result = try body(&agents[agentID]!, &events)
+
+            let result: Result
+            do throws(TrackerError) {
+                result = try body(&agents[agentID]!, &events)
+            } catch {
+                if isNew { self.forget(agentID, in: &agents) }
+                throw error
+            }
             return (result, events)
         }
         deliver(events)
         return result
+    }
+
+    /// Removes an agent that was created for a call that then changed nothing; the caller holds the shard's lock.
+    private func forget(_ agentID: String, in agents: inout [String: AgentState]) {
+        agents[agentID] = nil
+        agentTotal.subtract(1, ordering: .relaxed)
     }
 
     /// Runs `body` on a known agent under its shard's lock, then delivers the events it produced; nil for an

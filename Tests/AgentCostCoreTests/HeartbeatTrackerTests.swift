@@ -106,6 +106,48 @@ struct HeartbeatTrackerTests {
         #expect(tracker.allAgents().isEmpty)
     }
 
+    @Test("a rejected cost for a new agent does not create it, through recordSpend or a run")
+    func rejectedCostCreatesNoAgent() throws {
+        let tracker = try HeartbeatTracker()
+        #expect(throws: TrackerError.self) { try tracker.recordSpend("agent-1", Money(nanos: -1), at: at(0)) }
+        #expect(throws: TrackerError.self) { try tracker.recordSpend("agent-2", .nan, at: at(0)) }
+        #expect(throws: TrackerError.self) { try tracker.recordSpend("agent-3", -0.5, at: at(0)) }
+
+        let failures = try tracker.apply([.spend(Money(nanos: -5), at: at(1))], to: "agent-4")
+        #expect(failures.map(\.index) == [0])
+        #expect(failures.first?.error.code == .invalidAmount)
+        let mixed = try tracker.apply(
+            [.endCycle(at: at(1)), .spend(Money(nanos: -5), at: at(2)), .endCycle(at: at(3))], to: "agent-5")
+        #expect(mixed.map(\.error.code) == [.noOpenCycle, .invalidAmount, .noOpenCycle])
+
+        #expect(tracker.allAgents().isEmpty)
+        #expect(tracker.agentCount == 0)
+        #expect(tracker.agentSummary("agent-4") == nil)
+
+        // One good spend in the run is enough to bring the agent into being, with only that spend.
+        let partly = try tracker.apply(
+            [.spend(Money(nanos: -5), at: at(4)), .spend(usd("0.25"), at: at(5))], to: "agent-6")
+        #expect(partly.map(\.index) == [0])
+        #expect(tracker.allAgents() == ["agent-6"])
+        #expect(tracker.cumulativeSpend("agent-6") == usd("0.25"))
+    }
+
+    @Test("an agent created for a call that then throws is removed again, and not counted")
+    func throwingCallLeavesNoAgent() throws {
+        let tracker = try HeartbeatTracker(configuration: TrackerConfiguration(maximumAgents: 1))
+        #expect(throws: TrackerError.self) {
+            try tracker.upsert("agent-1") { (_, _) throws(TrackerError) -> Int in
+                throw TrackerError(.invalidAmount, "refused by the test")
+            }
+        }
+        #expect(tracker.allAgents().isEmpty)
+        #expect(tracker.agentCount == 0)
+
+        // The place under the limit was given back.
+        try tracker.recordSpend("agent-2", 0.10, at: at(0))
+        #expect(tracker.allAgents() == ["agent-2"])
+    }
+
     // MARK: Anomalies
 
     @Test("the seed's anomaly: five cycles near $0.10, then one of $0.50")
