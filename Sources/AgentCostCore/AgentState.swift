@@ -51,16 +51,33 @@ struct AgentState: Sendable {
         }
     }
 
-    /// A completed cycle, stored compactly: the anomaly reason is rebuilt from `baseline` when asked for.
+    /// A completed cycle, stored compactly (48 bytes): the anomaly reason is rebuilt from the baseline when asked
+    /// for.
     struct CycleRecord: Sendable {
         let number: UInt64
         let startedAt: Int64
         let endedAt: Int64
         let cost: Int64
-        /// The rolling average the cycle was judged against, or -1 when there was none.
-        let baseline: Int64
+        /// The sum of the costs of the `baselineCycles` normal cycles the cycle was judged against, or -1 when there
+        /// were not enough of them. The sum, not the rounded average, so that the reason's ratio stays exact.
+        let baselineSum: Int64
         let calls: UInt32
+        /// At most the rolling window (10000); 0 when the cycle was not judged.
+        let baselineCycles: UInt16
         let isAnomaly: Bool
+
+        /// The rolling average the cycle was judged against, rounded to the nano-dollar.
+        var rollingAverage: Money? {
+            guard baselineSum >= 0, baselineCycles > 0 else { return nil }
+            let count = Int64(baselineCycles)
+            return Money(nanos: (baselineSum + count / 2) / count)
+        }
+
+        /// How many times the rolling average the cycle cost.
+        var ratio: Double? {
+            guard baselineSum > 0, baselineCycles > 0 else { return nil }
+            return Double(cost) * Double(baselineCycles) / Double(baselineSum)
+        }
     }
 
     init(id: String, configuration: TrackerConfiguration) {
@@ -78,14 +95,23 @@ struct AgentState: Sendable {
             OpenCycle(number: $0.number, startedAt: $0.startedAt, cost: $0.cost, calls: $0.calls)
         }
         for cycle in record.history {
+            // Snapshots from before the exact baseline was kept have only the rounded average: one cycle's worth.
+            var baselineSum: Int64 = -1
+            var baselineCycles: UInt16 = 0
+            if let sum = cycle.baselineSum, cycle.baselineCycles > 0 {
+                (baselineSum, baselineCycles) = (sum.nanos, UInt16(clamping: cycle.baselineCycles))
+            } else if let average = cycle.baseline {
+                (baselineSum, baselineCycles) = (average.nanos, 1)
+            }
             history.append(
                 CycleRecord(
                     number: cycle.number,
                     startedAt: cycle.startedAt.nanosecondsSinceEpoch,
                     endedAt: cycle.endedAt.nanosecondsSinceEpoch,
                     cost: cycle.cost.nanos,
-                    baseline: cycle.baseline?.nanos ?? -1,
+                    baselineSum: baselineSum,
                     calls: UInt32(clamping: cycle.calls),
+                    baselineCycles: baselineCycles,
                     isAnomaly: cycle.isAnomaly
                 )
             )
@@ -168,12 +194,12 @@ struct AgentState: Sendable {
         openCycle = nil
 
         // Judge the cycle against the baseline of earlier normal cycles, before it can join them.
-        let average = baseline.count >= configuration.minimumHistory ? rollingAverage : nil
-        var isAnomaly = false
-        if let average, average.nanos > 0 {
-            let cost = Double(cycle.cost.nanos) * Double(baseline.count)
-            isAnomaly = cost > configuration.anomalyMultiplier * Double(baselineSum)
-        }
+        let judged = baseline.count >= configuration.minimumHistory
+        let isAnomaly =
+            judged
+            && Self.exceeds(
+                cost: cycle.cost.nanos, multiplier: configuration.anomalyMultiplier, baselineSum: baselineSum,
+                baselineCycles: baseline.count)
 
         completedCycles += 1
         completedCost += cycle.cost
@@ -193,8 +219,9 @@ struct AgentState: Sendable {
             startedAt: cycle.startedAt.nanosecondsSinceEpoch,
             endedAt: max(time.nanosecondsSinceEpoch, cycle.startedAt.nanosecondsSinceEpoch),
             cost: cycle.cost.nanos,
-            baseline: average?.nanos ?? -1,
+            baselineSum: judged ? baselineSum : -1,
             calls: UInt32(clamping: cycle.calls),
+            baselineCycles: judged ? UInt16(baseline.count) : 0,
             isAnomaly: isAnomaly
         )
         history.append(record)
@@ -205,6 +232,29 @@ struct AgentState: Sendable {
             events.append(.anomaly(summary))
         }
         return summary
+    }
+
+    /// Whether `cost` is strictly more than `multiplier` times the average `baselineSum / baselineCycles`, decided
+    /// exactly, with no rounding of the average: `cost × cycles > multiplier × sum`. The multiplier is a binary
+    /// fraction, `significand × 2^exponent`, so both sides are whole numbers scaled by a power of two.
+    static func exceeds(cost: Int64, multiplier: Double, baselineSum: Int64, baselineCycles: Int) -> Bool {
+        // An average of $0 (or no baseline) flags nothing: any cost would be "infinitely" many times it.
+        guard baselineSum > 0, cost > 0 else { return false }
+
+        // cost < 2^63 and cycles <= 10000 < 2^14; the multiplier (>= 1, validated) has a 53-bit significand.
+        let left = UInt128(cost) * UInt128(baselineCycles)
+        let significand = UInt128(multiplier.significandBitPattern | (1 << 52))
+        let exponent = Int(multiplier.exponent) - 52
+        let right = significand * UInt128(baselineSum)
+
+        if exponent < 0 {
+            // left > right / 2^k; left is whole, so comparing with the floor of the quotient is exact.
+            return left > right >> -exponent
+        }
+        guard exponent < 128 else { return false }
+        // left > right × 2^e: compare the whole part of left / 2^e, and on a tie whatever remains of left.
+        let whole = left >> exponent
+        return whole > right || (whole == right && left & ((1 << exponent) - 1) != 0)
     }
 
     /// Sets or removes the budget. A lower budget can pause the agent at once; a higher one, or none, resumes it.
@@ -315,7 +365,8 @@ struct AgentState: Sendable {
                     cost: openCycle.cost,
                     calls: openCycle.calls,
                     status: .active,
-                    rollingAverage: nil
+                    rollingAverage: nil,
+                    anomalyRatio: nil
                 )
             )
         }
@@ -333,7 +384,8 @@ struct AgentState: Sendable {
             cost: Money(nanos: record.cost),
             calls: Int(record.calls),
             status: record.isAnomaly ? .anomaly : .completed,
-            rollingAverage: record.isAnomaly ? Money(nanos: record.baseline) : nil
+            rollingAverage: record.isAnomaly ? record.rollingAverage : nil,
+            anomalyRatio: record.isAnomaly ? record.ratio : nil
         )
     }
 

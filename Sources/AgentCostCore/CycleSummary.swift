@@ -33,8 +33,10 @@ public struct CycleSummary: Sendable, Hashable {
     public let cost: Money
     public let calls: Int
     public let status: CycleStatus
-    /// For an anomaly, the rolling average the cycle was judged against.
+    /// For an anomaly, the rolling average the cycle was judged against, rounded to the nano-dollar.
     public let rollingAverage: Money?
+    /// For an anomaly, how many times the rolling average the cycle cost, from the exact (unrounded) average.
+    public let anomalyRatio: Double?
 
     public var agentID: String { id.agentID }
 
@@ -43,16 +45,12 @@ public struct CycleSummary: Sendable, Hashable {
         endedAt.map { startedAt.seconds(until: $0) } ?? 0
     }
 
-    /// How many times the rolling average the cycle cost; nil unless it is an anomaly.
-    public var anomalyRatio: Double? {
-        guard status == .anomaly, let rollingAverage else { return nil }
-        return cost.ratio(to: rollingAverage)
-    }
-
-    /// `Cycle cost $0.50 is 5.0x the rolling average $0.10`, or nil for a cycle that is not an anomaly.
+    /// `Cycle cost $0.50 is 5.0x the rolling average $0.10`, or nil for a cycle that is not an anomaly. An average
+    /// below half a nano-dollar, which rounds to $0, reads `under $0.000000001`.
     public var anomalyReason: String? {
-        guard let rollingAverage, let ratio = anomalyRatio else { return nil }
-        return "Cycle cost \(cost) is \(ratio.formattedOneDecimal)x the rolling average \(rollingAverage)"
+        guard status == .anomaly, let rollingAverage, let ratio = anomalyRatio else { return nil }
+        let average = rollingAverage == .zero ? "under \(Money(nanos: 1))" : "\(rollingAverage)"
+        return "Cycle cost \(cost) is \(ratio.formattedOneDecimal)x the rolling average \(average)"
     }
 }
 

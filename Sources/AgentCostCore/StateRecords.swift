@@ -41,20 +41,26 @@ public struct AgentRecord: Sendable, Equatable {
         public var startedAt: Timestamp
         public var endedAt: Timestamp
         public var cost: Money
-        /// The rolling average the cycle was judged against, if there was one.
+        /// The rolling average the cycle was judged against (rounded to the nano-dollar), if there was one.
         public var baseline: Money?
+        /// The exact baseline behind `baseline`: the sum of the costs of `baselineCycles` normal cycles. Nil (and
+        /// 0 cycles) in records from before it was kept, which have only the rounded average.
+        public var baselineSum: Money?
+        public var baselineCycles: Int
         public var calls: Int
         public var isAnomaly: Bool
 
         public init(
-            number: UInt64, startedAt: Timestamp, endedAt: Timestamp, cost: Money, baseline: Money?, calls: Int,
-            isAnomaly: Bool
+            number: UInt64, startedAt: Timestamp, endedAt: Timestamp, cost: Money, baseline: Money?,
+            baselineSum: Money? = nil, baselineCycles: Int = 0, calls: Int, isAnomaly: Bool
         ) {
             self.number = number
             self.startedAt = startedAt
             self.endedAt = endedAt
             self.cost = cost
             self.baseline = baseline
+            self.baselineSum = baselineSum
+            self.baselineCycles = baselineCycles
             self.calls = calls
             self.isAnomaly = isAnomaly
         }
@@ -215,7 +221,9 @@ extension AgentState {
                     startedAt: Timestamp(nanosecondsSinceEpoch: $0.startedAt),
                     endedAt: Timestamp(nanosecondsSinceEpoch: $0.endedAt),
                     cost: Money(nanos: $0.cost),
-                    baseline: $0.baseline < 0 ? nil : Money(nanos: $0.baseline),
+                    baseline: $0.rollingAverage,
+                    baselineSum: $0.baselineSum < 0 ? nil : Money(nanos: $0.baselineSum),
+                    baselineCycles: Int($0.baselineCycles),
                     calls: Int($0.calls),
                     isAnomaly: $0.isAnomaly
                 )

@@ -98,6 +98,8 @@ enum SnapshotCodec {
             entry.pointee.baseline_nanos = cycle.baseline?.nanos ?? -1
             entry.pointee.calls = UInt32(clamping: cycle.calls)
             entry.pointee.anomaly = cycle.isAnomaly ? 1 : 0
+            entry.pointee.baseline_sum_nanos = cycle.baselineSum?.nanos ?? 0
+            entry.pointee.baseline_cycles = cycle.baselineSum == nil ? 0 : UInt32(clamping: cycle.baselineCycles)
             history[index] = entry
         }
         message.pointee.n_history = agent.history.count
@@ -212,6 +214,8 @@ enum SnapshotCodec {
                     endedAt: Timestamp(nanosecondsSinceEpoch: cycle.ended_unix_nano),
                     cost: Money(nanos: cycle.cost_nanos),
                     baseline: cycle.baseline_nanos < 0 ? nil : Money(nanos: cycle.baseline_nanos),
+                    baselineSum: cycle.baseline_cycles == 0 ? nil : Money(nanos: cycle.baseline_sum_nanos),
+                    baselineCycles: Int(cycle.baseline_cycles),
                     calls: Int(cycle.calls),
                     isAnomaly: cycle.anomaly != 0))
         }

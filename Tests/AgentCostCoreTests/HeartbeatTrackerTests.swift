@@ -179,6 +179,88 @@ struct HeartbeatTrackerTests {
         #expect(try cycle(tracker, "agent-1", cost: 0.400000001, at: 30).status == .anomaly)
     }
 
+    @Test("a multiplier of 3.0 is the one used: 2.9x the average is normal, 3.1x is an anomaly")
+    func customMultiplier() throws {
+        let tracker = try HeartbeatTracker(anomalyMultiplier: 3.0)
+        try cycle(tracker, "agent-1", cost: 0.10, at: 0)
+
+        let high = try cycle(tracker, "agent-1", cost: 0.31, at: 10)
+        #expect(high.status == .anomaly)
+        #expect(high.anomalyReason == "Cycle cost $0.31 is 3.1x the rolling average $0.10")
+        // The anomaly stayed out of the average, so the next cycle is judged against $0.10 again.
+        #expect(try cycle(tracker, "agent-1", cost: 0.29, at: 20).status == .completed)
+        #expect(try cycle(tracker, "agent-1", cost: 0.30, at: 30).status == .completed)
+    }
+
+    @Test("an average below half a nano-dollar still flags a cycle above the multiplier, with a readable reason")
+    func subNanoAverage() throws {
+        let tracker = try HeartbeatTracker()
+        // Baseline of ten cycles costing $0.000000001 in all: an average of a tenth of a nano-dollar.
+        for index in 0..<10 {
+            try tracker.startCycle("agent-1", at: at(Double(index) * 10))
+            try tracker.recordSpend("agent-1", Money(nanos: index == 0 ? 1 : 0), at: at(Double(index) * 10 + 1))
+            #expect(tracker.endCycle("agent-1", at: at(Double(index) * 10 + 2))?.status == .completed)
+        }
+        #expect(tracker.agentSummary("agent-1")?.rollingAverage == .zero)
+
+        try tracker.startCycle("agent-1", at: at(100))
+        try tracker.recordSpend("agent-1", Money(nanos: 1), at: at(101))
+        let summary = try #require(tracker.endCycle("agent-1", at: at(102)))
+
+        #expect(summary.status == .anomaly)
+        #expect(summary.anomalyRatio == 10)
+        #expect(summary.anomalyReason == "Cycle cost $0.000000001 is 10.0x the rolling average under $0.000000001")
+        #expect(tracker.agentCycles("agent-1", limit: 1).first?.anomalyReason == summary.anomalyReason)
+    }
+
+    @Test("a record from before the exact baseline was kept restores its anomaly against the rounded average")
+    func restoreRecordWithoutExactBaseline() throws {
+        let tracker = try HeartbeatTracker()
+        for (index, cost) in [0.10, 0.20, 0.90].enumerated() {
+            try cycle(tracker, "agent-1", cost: cost, at: Double(index) * 10)
+        }
+        var record: AgentRecord?
+        tracker.capture().forEachAgent { record = $0 }
+        var old = try #require(record)
+        #expect(old.history.last?.baselineSum == usd("0.30"))
+        #expect(old.history.last?.baselineCycles == 2)
+        for index in old.history.indices {
+            old.history[index].baselineSum = nil
+            old.history[index].baselineCycles = 0
+        }
+
+        let restored = try HeartbeatTracker()
+        try restored.restore(old)
+        let anomaly = try #require(restored.agentCycles("agent-1").first)
+        #expect(anomaly.status == .anomaly)
+        #expect(anomaly.anomalyReason == "Cycle cost $0.90 is 6.0x the rolling average $0.15")
+        #expect(anomaly.anomalyReason == tracker.agentCycles("agent-1").first?.anomalyReason)
+    }
+
+    @Test("the comparison with the multiplier is exact, even where doubles would round")
+    func exactComparison() throws {
+        // 2^53 + 1 nano-dollars: a double rounds the average down and three times the cost up.
+        let average: Int64 = 9_007_199_254_740_993
+        let tracker = try HeartbeatTracker(anomalyMultiplier: 3.0)
+        // Just over three times: an anomaly, which stays out of the average; exactly three times: normal.
+        for (index, cost) in [average, 3 * average + 1, 3 * average].enumerated() {
+            try tracker.startCycle("agent-1", at: at(Double(index) * 10))
+            try tracker.recordSpend("agent-1", Money(nanos: cost), at: at(Double(index) * 10 + 1))
+            tracker.endCycle("agent-1", at: at(Double(index) * 10 + 2))
+        }
+        #expect(tracker.agentCycles("agent-1").map(\.status) == [.completed, .anomaly, .completed])
+
+        // The multiplier counts as the binary fraction a Double holds, whether above or below one.
+        #expect(!AgentState.exceeds(cost: 15, multiplier: 1.5, baselineSum: 10, baselineCycles: 1))
+        #expect(AgentState.exceeds(cost: 16, multiplier: 1.5, baselineSum: 10, baselineCycles: 1))
+        #expect(!AgentState.exceeds(cost: 10, multiplier: 2.5, baselineSum: 8, baselineCycles: 2))
+        #expect(AgentState.exceeds(cost: 11, multiplier: 2.5, baselineSum: 8, baselineCycles: 2))
+        #expect(!AgentState.exceeds(cost: 1 << 60, multiplier: 0x1p60, baselineSum: 1, baselineCycles: 1))
+        #expect(AgentState.exceeds(cost: (1 << 60) + 1, multiplier: 0x1p60, baselineSum: 1, baselineCycles: 1))
+        #expect(!AgentState.exceeds(cost: .max, multiplier: 1e300, baselineSum: 1, baselineCycles: 10_000))
+        #expect(!AgentState.exceeds(cost: 5, multiplier: 2, baselineSum: 0, baselineCycles: 3))
+    }
+
     @Test("anomalous cycles never enter the rolling average")
     func anomaliesStayOutOfTheAverage() throws {
         let tracker = try HeartbeatTracker()

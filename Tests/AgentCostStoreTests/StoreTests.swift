@@ -121,6 +121,14 @@ struct StoreTests {
             tracker.endCycle("a", at: time.advanced(bySeconds: Double(index) * 60 + 30))
         }
         try tracker.recordSpend("b \"odd\" ✓", 0.5, at: time)
+        // An anomaly judged against an average below half a nano-dollar keeps its exact ratio across the restart.
+        for (index, nanos) in [1, 0, 0, 0, 1].enumerated() {
+            try tracker.startCycle("tiny", at: time.advanced(bySeconds: Double(index)))
+            try tracker.recordSpend("tiny", Money(nanos: Int64(nanos)), at: time.advanced(bySeconds: Double(index)))
+        }
+        tracker.endCycle("tiny", at: time.advanced(bySeconds: 10))
+        let tinyReason = "Cycle cost $0.000000001 is 4.0x the rolling average under $0.000000001"
+        #expect(tracker.agentCycles("tiny", limit: 1).first?.anomalyReason == tinyReason)
         let goals = [
             GoalRecord(
                 goalID: "g", name: "G", parentID: nil, childIDs: ["h"], directCost: Money(nanos: 5),
@@ -139,13 +147,22 @@ struct StoreTests {
             do throws(TrackerError) { try restored.restore(record) } catch { Issue.record("\(error)") }
         }
         #expect(contents.generation == 7)
-        #expect(contents.agentCount == 2)
+        #expect(contents.agentCount == 3)
         #expect(contents.goals == goals)
         #expect(contents.producers == ["fleet-a": 42, "fleet-b": 7])
-        for agent in ["a", "b \"odd\" ✓"] {
+        for agent in ["a", "b \"odd\" ✓", "tiny"] {
             #expect(restored.agentSummary(agent) == tracker.agentSummary(agent))
             #expect(restored.agentCycles(agent, limit: 50) == tracker.agentCycles(agent, limit: 50))
         }
+        #expect(restored.agentCycles("tiny", limit: 1).first?.anomalyReason == tinyReason)
+        let records = { (tracker: HeartbeatTracker) in
+            var records: [String: AgentRecord] = [:]
+            tracker.capture().forEachAgent { records[$0.agentID] = $0 }
+            return records
+        }
+        #expect(records(restored) == records(tracker))
+        #expect(records(restored)["tiny"]?.history.last?.baselineSum == Money(nanos: 1))
+        #expect(records(restored)["tiny"]?.history.last?.baselineCycles == 4)
     }
 
     @Test("a corrupted snapshot stops recovery with an error naming the file", arguments: ["flip", "cut"])

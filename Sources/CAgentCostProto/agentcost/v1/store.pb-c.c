@@ -1006,7 +1006,7 @@ const ProtobufCMessageDescriptor agentcost__v1__open_cycle_snapshot__descriptor 
   (ProtobufCMessageInit) agentcost__v1__open_cycle_snapshot__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agentcost__v1__cycle_snapshot__field_descriptors[7] =
+static const ProtobufCFieldDescriptor agentcost__v1__cycle_snapshot__field_descriptors[9] =
 {
   {
     "number",
@@ -1092,10 +1092,36 @@ static const ProtobufCFieldDescriptor agentcost__v1__cycle_snapshot__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "baseline_sum_nanos",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agentcost__V1__CycleSnapshot, baseline_sum_nanos),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "baseline_cycles",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Agentcost__V1__CycleSnapshot, baseline_cycles),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agentcost__v1__cycle_snapshot__field_indices_by_name[] = {
   6,   /* field[6] = anomaly */
+  8,   /* field[8] = baseline_cycles */
   4,   /* field[4] = baseline_nanos */
+  7,   /* field[7] = baseline_sum_nanos */
   5,   /* field[5] = calls */
   3,   /* field[3] = cost_nanos */
   2,   /* field[2] = ended_unix_nano */
@@ -1105,7 +1131,7 @@ static const unsigned agentcost__v1__cycle_snapshot__field_indices_by_name[] = {
 static const ProtobufCIntRange agentcost__v1__cycle_snapshot__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor agentcost__v1__cycle_snapshot__descriptor =
 {
@@ -1115,7 +1141,7 @@ const ProtobufCMessageDescriptor agentcost__v1__cycle_snapshot__descriptor =
   "Agentcost__V1__CycleSnapshot",
   "agentcost.v1",
   sizeof(Agentcost__V1__CycleSnapshot),
-  7,
+  9,
   agentcost__v1__cycle_snapshot__field_descriptors,
   agentcost__v1__cycle_snapshot__field_indices_by_name,
   1,  agentcost__v1__cycle_snapshot__number_ranges,

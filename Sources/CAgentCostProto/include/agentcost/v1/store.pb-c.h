@@ -161,10 +161,16 @@ struct  Agentcost__V1__CycleSnapshot
   int64_t baseline_nanos;
   uint32_t calls;
   protobuf_c_boolean anomaly;
+  /*
+   * The exact baseline behind baseline_nanos: the sum of the costs of baseline_cycles normal cycles, so that the
+   * anomaly ratio survives a restart unrounded. baseline_cycles is 0 in snapshots written before these fields.
+   */
+  int64_t baseline_sum_nanos;
+  uint32_t baseline_cycles;
 };
 #define AGENTCOST__V1__CYCLE_SNAPSHOT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agentcost__v1__cycle_snapshot__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Agentcost__V1__BudgetSnapshot
