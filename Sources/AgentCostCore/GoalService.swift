@@ -38,7 +38,8 @@ public final class GoalService: Sendable {
     ///   - budget: an optional budget for the goal and its children together.
     ///   - parent: an existing goal this one belongs to.
     /// - Throws: `duplicateGoal` for an id already created, `unknownParentGoal` for a parent that does not exist,
-    ///   `invalidAmount` for a budget of $0, `invalidID` for a bad id.
+    ///   `goalParentCycle` for a parent that is the goal itself or one of its descendants, `tooManyGoals` past the
+    ///   cardinality guard, `invalidAmount` for a budget of $0, `invalidID` for a bad id.
     public func createGoal(
         _ goalID: String,
         name: String,
@@ -91,6 +92,34 @@ public final class GoalService: Sendable {
         try recordSpend(goalID, Money(dollars: dollars), at: time)
     }
 
+    /// Checks everything that could refuse a spend on the goal (its id, the cost, room under the cardinality guard
+    /// for a goal not yet registered, overflow of a total) and holds that room, so that the spend can be checked
+    /// here, applied elsewhere (to the agent), and only then recorded here without any chance of failing. Every
+    /// reservation must end in `recordSpend(_:at:)` or `release(_:)`.
+    ///
+    /// - Throws: what `recordSpend(_:_:at:)` would throw; nothing is held then.
+    public func reserveSpend(_ goalID: String, _ cost: Money) throws(TrackerError) -> GoalReservation {
+        try Identifier.validate(goalID, kind: "goal")
+        guard cost.nanos >= 0 else {
+            throw TrackerError(.invalidAmount, "cost \(cost) for goal \(goalID) is negative; costs are never below $0")
+        }
+        try book.withLock { (book) throws(TrackerError) in
+            try book.reserve(goalID, cost)
+        }
+        return GoalReservation(goalID: goalID, cost: cost)
+    }
+
+    /// Records a reserved spend, as `recordSpend(_:_:at:)` would, and ends the reservation.
+    public func recordSpend(_ reservation: GoalReservation, at time: Timestamp) {
+        let events = book.withLock { $0.recordReserved(reservation, at: time) }
+        deliver(events)
+    }
+
+    /// Ends a reservation whose spend was not applied after all; the goal service is as if it had never been made.
+    public func release(_ reservation: GoalReservation) {
+        book.withLock { $0.release(reservation) }
+    }
+
     /// The goal's own cost, its children's and the total, with its budget; nil for an unknown goal.
     public func goalCost(_ goalID: String) -> GoalCost? {
         book.withLock { $0.cost(of: goalID) }
@@ -141,6 +170,12 @@ public final class GoalService: Sendable {
     }
 }
 
+/// Room held for one spend on a goal between `GoalService.reserveSpend` and `recordSpend(_:at:)` or `release(_:)`.
+public struct GoalReservation: Sendable, Hashable {
+    public let goalID: String
+    public let cost: Money
+}
+
 /// A goal's costs and budget.
 public struct GoalCost: Sendable, Hashable {
     public let goalID: String
@@ -185,6 +220,12 @@ struct GoalBook: Sendable {
     }
 
     private(set) var goals: [String: Goal] = [:]
+    /// Goals not registered yet for which spends are reserved, with how many: each holds a place under the
+    /// cardinality guard until its first reserved spend registers it or its last reservation is released.
+    private var pendingGoals: [String: Int] = [:]
+    /// The cost of every reserved spend, counted against each total it could join, so none can overflow when the
+    /// spends are recorded.
+    private var pendingCost = Money.zero
     /// The warning ratio of goals registered by spend.
     let defaultWarningRatio: Double
     let maximumGoals: Int
@@ -195,7 +236,7 @@ struct GoalBook: Sendable {
     }
 
     private func checkRoom(for id: String) throws(TrackerError) {
-        guard goals[id] != nil || goals.count < maximumGoals else {
+        guard goals[id] != nil || pendingGoals[id] != nil || goals.count + pendingGoals.count < maximumGoals else {
             throw TrackerError(
                 .tooManyGoals,
                 "goal \(id) would be goal number \(maximumGoals + 1), over the limit of \(maximumGoals); "
@@ -222,10 +263,16 @@ struct GoalBook: Sendable {
                     .unknownParentGoal, "parent goal \(parent) of goal \(id) does not exist; create it first")
             }
             // Only a goal registered by spend can already have children; it must not become its own ancestor.
+            guard parent != id else {
+                throw TrackerError(
+                    .goalParentCycle, "goal \(id) cannot be its own parent; name another goal as parent, or none")
+            }
             guard !ancestors(ofAndIncluding: parent).contains(id) else {
                 throw TrackerError(
-                    .unknownParentGoal,
-                    "goal \(id) cannot have \(parent) as parent: \(parent) is \(id) or one of its children")
+                    .goalParentCycle,
+                    "goal \(id) cannot have \(parent) as parent: \(parent) is a descendant of \(id), so the parents "
+                        + "would form a cycle; name a goal outside \(id)'s subtree as parent, or none"
+                )
             }
         }
 
@@ -236,6 +283,7 @@ struct GoalBook: Sendable {
         goal.warningRatio = warningRatio
         goal.isImplicit = false
         goals[id] = goal
+        pendingGoals[id] = nil
 
         // An adopted goal brings its spend to its new ancestors.
         var events: [TrackerEvent] = []
@@ -253,13 +301,47 @@ struct GoalBook: Sendable {
 
     mutating func recordSpend(_ id: String, _ cost: Money, at time: Timestamp) throws(TrackerError) -> [TrackerEvent] {
         try checkRoom(for: id)
+        try checkTotals(adding: cost, to: id)
+        return add(cost, to: id, at: time)
+    }
+
+    mutating func reserve(_ id: String, _ cost: Money) throws(TrackerError) {
+        try checkRoom(for: id)
+        try checkTotals(adding: cost, to: id)
+        if goals[id] == nil {
+            pendingGoals[id, default: 0] += 1
+        }
+        pendingCost += cost
+    }
+
+    mutating func recordReserved(_ reservation: GoalReservation, at time: Timestamp) -> [TrackerEvent] {
+        pendingCost = Money(nanos: pendingCost.nanos - reservation.cost.nanos)
+        return add(reservation.cost, to: reservation.goalID, at: time)
+    }
+
+    mutating func release(_ reservation: GoalReservation) {
+        pendingCost = Money(nanos: pendingCost.nanos - reservation.cost.nanos)
+        // Goals are never removed, so a goal still unregistered was unregistered when the spend was reserved.
+        if goals[reservation.goalID] == nil, let waiting = pendingGoals[reservation.goalID] {
+            pendingGoals[reservation.goalID] = waiting > 1 ? waiting - 1 : nil
+        }
+    }
+
+    /// Checks that `cost`, with every reserved cost, fits in the totals of the goal and its ancestors.
+    private func checkTotals(adding cost: Money, to id: String) throws(TrackerError) {
+        let incoming = try pendingCost.adding(cost)
+        for member in ancestors(ofAndIncluding: id) {
+            _ = try goals[member]!.totalCost.adding(incoming)
+        }
+    }
+
+    /// Adds a checked spend to the goal (registering it if new) and to its ancestors.
+    private mutating func add(_ cost: Money, to id: String, at time: Timestamp) -> [TrackerEvent] {
         if goals[id] == nil {
             goals[id] = Goal(name: id, warningRatio: defaultWarningRatio, isImplicit: true)
+            pendingGoals[id] = nil
         }
         let chain = ancestors(ofAndIncluding: id)
-        for member in chain {
-            _ = try goals[member]!.totalCost.adding(cost)
-        }
 
         goals[id]!.directCost += cost
         goals[id]!.directCalls += 1

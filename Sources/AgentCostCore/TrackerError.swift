@@ -25,6 +25,8 @@ public struct TrackerError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let duplicateGoal = Code("duplicate_goal")
         /// A goal that names a parent that does not exist.
         public static let unknownParentGoal = Code("unknown_parent_goal")
+        /// A goal that names itself or one of its own descendants as its parent: the parents would form a cycle.
+        public static let goalParentCycle = Code("goal_parent_cycle")
         /// A goal the service has never seen.
         public static let unknownGoal = Code("unknown_goal")
         /// A new agent or goal beyond the configured maximum (the cardinality guard).

@@ -69,18 +69,34 @@ struct GoalServiceTests {
         #expect(goals.allGoals() == ["a"])
     }
 
-    @Test("a cycle of parents is impossible, even when adopting a goal that spend registered")
+    @Test("a cycle of parents is impossible, even when adopting a goal that spend registered; the error names both")
     func noParentCycles() throws {
         let goals = try GoalService()
         try goals.recordSpend("implicit", 0.10, at: at(0))
         try goals.createGoal("child", name: "Child", parent: "implicit", at: at(1))
+        try goals.createGoal("grandchild", name: "Grandchild", parent: "child", at: at(1))
 
-        #expect(throws: TrackerError.self) {
-            try goals.createGoal("implicit", name: "Now explicit", parent: "child", at: at(2))
+        let loop = #expect(throws: TrackerError.self) {
+            try goals.createGoal("implicit", name: "Now explicit", parent: "grandchild", at: at(2))
         }
-        #expect(throws: TrackerError.self) {
+        #expect(loop?.code == .goalParentCycle)
+        #expect(loop?.code.name == "goal_parent_cycle")
+        #expect(
+            loop?.message
+                == "goal implicit cannot have grandchild as parent: grandchild is a descendant of implicit, so the "
+                + "parents would form a cycle; name a goal outside implicit's subtree as parent, or none")
+
+        let own = #expect(throws: TrackerError.self) {
             try goals.createGoal("implicit", name: "Own parent", parent: "implicit", at: at(2))
         }
+        #expect(own?.code == .goalParentCycle)
+        #expect(own?.message.contains("goal implicit cannot be its own parent") == true)
+
+        // Refused, the goal is as it was: still registered by spend, with no parent.
+        #expect(goals.goalCost("implicit")?.parentID == nil)
+        #expect(goals.goalCost("implicit")?.name == "implicit")
+        try goals.createGoal("implicit", name: "Now explicit", at: at(3))
+        #expect(goals.goalCost("implicit")?.totalCost == usd("0.10"))
     }
 
     @Test("spend naming an unknown goal registers it instead of losing the money")
@@ -143,6 +159,67 @@ struct CardinalityTests {
         try tracker.recordSpend("a", 0.10, at: at(2))
         #expect(tracker.agentCount == 2)
         #expect(tracker.allAgents() == ["a", "b"])
+    }
+
+    @Test("a reserved spend holds the goal's place under the maximum until it is recorded or released")
+    func reservationHoldsRoom() throws {
+        let events = EventLog()
+        let goals = try GoalService(maximumGoals: 2, eventHandler: events.handler)
+        try goals.createGoal("root", name: "Root", budget: usd("1"), at: at(0))
+
+        let first = try goals.reserveSpend("new", usd("0.50"))
+        let second = try goals.reserveSpend("new", usd("0.25"))
+        // "new" is not registered yet, but has the last place: another goal is refused.
+        #expect(goals.allGoals() == ["root"])
+        let full = #expect(throws: TrackerError.self) { try goals.reserveSpend("other", usd("0.10")) }
+        #expect(full?.code == .tooManyGoals)
+        #expect(throws: TrackerError.self) { try goals.createGoal("other", name: "Other", at: at(1)) }
+
+        goals.recordSpend(first, at: at(2))
+        goals.release(second)
+        #expect(goals.goalCost("new")?.directCost == usd("0.50"))
+        #expect(goals.goalCost("new")?.directCalls == 1)
+
+        // A reservation released for a goal never registered gives its place back and leaves nothing.
+        let small = try GoalService(maximumGoals: 1)
+        goals.release(try goals.reserveSpend("root", usd("0.90")))
+        small.release(try small.reserveSpend("ghost", usd("0.10")))
+        #expect(small.allGoals().isEmpty)
+        try small.createGoal("real", name: "Real", at: at(3))
+        #expect(small.allGoals() == ["real"])
+        #expect(goals.goalCost("root")?.totalCost == .zero)
+        #expect(events.events.isEmpty)
+    }
+
+    @Test("a reserved spend fires the goal's budget events when it is recorded")
+    func reservedSpendFiresEvents() throws {
+        let events = EventLog()
+        let goals = try GoalService(eventHandler: events.handler)
+        try goals.createGoal("root", name: "Root", budget: usd("1"), at: at(0))
+        try goals.createGoal("leaf", name: "Leaf", parent: "root", at: at(0))
+
+        goals.recordSpend(try goals.reserveSpend("leaf", usd("1.00")), at: at(5))
+
+        let expected: [TrackerEvent] = [
+            .goalWarning(GoalNotice(goalID: "root", cost: usd("1.00"), budget: usd("1"), time: at(5))),
+            .goalExceeded(GoalNotice(goalID: "root", cost: usd("1.00"), budget: usd("1"), time: at(5))),
+        ]
+        #expect(events.events == expected)
+        #expect(goals.goalCost("root")?.childrenCost == usd("1.00"))
+    }
+
+    @Test("reserved costs count against every total, so recording them can never overflow")
+    func reservationOverflow() throws {
+        let goals = try GoalService()
+        try goals.recordSpend("big", Money(nanos: Int64.max - 10), at: at(0))
+        let held = try goals.reserveSpend("big", Money(nanos: 6))
+        let overflow = #expect(throws: TrackerError.self) { try goals.reserveSpend("big", Money(nanos: 6)) }
+        #expect(overflow?.code == .invalidAmount)
+        #expect(throws: TrackerError.self) { try goals.recordSpend("big", Money(nanos: 6), at: at(1)) }
+
+        goals.recordSpend(held, at: at(2))
+        #expect(goals.goalCost("big")?.totalCost == Money(nanos: Int64.max - 4))
+        #expect(throws: TrackerError.self) { try goals.reserveSpend("small", Money(nanos: -1)) }
     }
 
     @Test("creating or registering a goal past the maximum is refused")

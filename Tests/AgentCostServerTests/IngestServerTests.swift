@@ -83,6 +83,54 @@ struct IngestServerTests {
         #expect(ingest.metrics.snapshot().eventsRejected["negative_cost"] == 1)
     }
 
+    @Test("a spend naming a new goal past the goal limit is rejected and changes nothing, not even the agent")
+    func tooManyGoalsChangesNothing() throws {
+        let ingest = try RunningIngest(maximumGoals: 2)
+        let first = try ingest.connect().exchange(
+            Batch(
+                producerID: "p", sequence: 1,
+                events: [spend("agent-1", 0.10, goal: "g1"), spend("agent-1", 0.20, goal: "g2")]))
+        #expect(first.applied == 2)
+
+        let events = [
+            cycleStart("agent-1", at: 1), spend("agent-1", 0.40, goal: "g3", at: 2),
+            spend("agent-1", 0.05, goal: "g1", at: 3),
+            spend("agent-1", 0.80, goal: "g4", at: 4), cycleEnd("agent-1", at: 5),
+        ]
+        let ack = try ingest.connect().exchange(Batch(producerID: "p", sequence: 2, events: events))
+
+        #expect(ack.applied == 3)
+        #expect(ack.rejections.map(\.index) == [1, 3])
+        #expect(ack.rejections.allSatisfy { $0.reason.hasPrefix("too_many_goals: goal g") })
+        #expect(ack.rejections.first?.reason.contains("--tracker.max-goals") == true)
+        // The agent has its earlier spend and the one accepted spend, nothing of the rejected ones.
+        #expect(ingest.tracker.cumulativeSpend("agent-1") == Money(nanos: 350_000_000))
+        #expect(ingest.tracker.agentCycles("agent-1").first?.cost == Money(nanos: 50_000_000))
+        #expect(ingest.tracker.agentCycles("agent-1").first?.calls == 1)
+        #expect(ingest.goals.allGoals() == ["g1", "g2"])
+        #expect(ingest.goals.goalCost("g1")?.totalCost == Money(nanos: 150_000_000))
+        #expect(ingest.metrics.snapshot().eventsRejected["too_many_goals"] == 2)
+    }
+
+    @Test("a spend for a new agent past the agent limit is rejected and adds nothing to its goal")
+    func tooManyAgentsChangesNothing() throws {
+        let ingest = try RunningIngest(maximumAgents: 1)
+        let events = [
+            spend("agent-1", 0.10, goal: "g1"), cycleStart("agent-2", at: 1), spend("agent-2", 0.20, goal: "g1", at: 2),
+            spend("agent-2", 0.30, goal: "new-goal", at: 3), spend("agent-1", 0.05, at: 4),
+        ]
+        let ack = try ingest.connect().exchange(Batch(producerID: "p", sequence: 1, events: events))
+
+        #expect(ack.applied == 2)
+        #expect(ack.rejections.map(\.index) == [1, 2, 3])
+        #expect(ack.rejections.allSatisfy { $0.reason.hasPrefix("too_many_agents: agent agent-2 ") })
+        #expect(ingest.tracker.allAgents() == ["agent-1"])
+        #expect(ingest.tracker.cumulativeSpend("agent-1") == Money(nanos: 150_000_000))
+        #expect(ingest.goals.allGoals() == ["g1"])
+        #expect(ingest.goals.goalCost("g1")?.totalCost == Money(nanos: 100_000_000))
+        #expect(ingest.metrics.snapshot().eventsRejected["too_many_agents"] == 3)
+    }
+
     @Test("the ack names the agents of the batch that are paused now")
     func pausedAgentsInAck() throws {
         let ingest = try RunningIngest()

@@ -21,10 +21,12 @@ final class RunningIngest: Sendable {
         idleTimeout: Double = 300,
         frameTimeout: Double = 30,
         limits: WireLimits = .default,
-        maxConnections: Int = 10_000
+        maxConnections: Int = 10_000,
+        maximumAgents: Int = 1_000_000,
+        maximumGoals: Int = 10_000
     ) throws {
-        tracker = try HeartbeatTracker()
-        goals = try GoalService()
+        tracker = try HeartbeatTracker(configuration: TrackerConfiguration(maximumAgents: maximumAgents))
+        goals = try GoalService(maximumGoals: maximumGoals)
         var configuration = IngestConfiguration(listenAddress: ListenAddress(host: "127.0.0.1", port: 0))
         configuration.token = token
         configuration.idleTimeoutSeconds = idleTimeout

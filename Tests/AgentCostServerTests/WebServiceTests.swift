@@ -18,8 +18,10 @@ final class RunningExporter: Sendable {
     let ports: Exporter.BoundPorts
     let api: OperatorClient
 
-    init(apiToken: String? = nil) throws {
+    init(apiToken: String? = nil, maximumAgents: Int = 1_000_000, maximumGoals: Int = 10_000) throws {
         var configuration = ExporterConfiguration()
+        configuration.tracker.maximumAgents = maximumAgents
+        configuration.maximumGoals = maximumGoals
         configuration.webListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
         configuration.ingestListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
         configuration.dataDirectory = temporaryDirectory()
@@ -227,6 +229,59 @@ struct WebServiceTests {
         #expect(try running.api.createGoal("launch").status == 409)
         #expect(try running.api.createGoal("x", parent: "nowhere").status == 400)
         #expect(try running.api.goal("nowhere").status == 404)
+    }
+
+    @Test("past the cardinality guards: ingest rejections are counted in /metrics, the operator API answers 429")
+    func cardinalityGuards() throws {
+        let running = try RunningExporter(maximumAgents: 1, maximumGoals: 1)
+        let ack = try running.ingest([
+            spend("agent-1", 0.10, goal: "g1"), spend("agent-2", 0.20, goal: "g1"), spend("agent-1", 0.30, goal: "g2"),
+        ])
+        #expect(ack.applied == 1)
+        #expect(ack.rejections.map(\.index) == [1, 2])
+        #expect(ack.rejections.map { String($0.reason.prefix { $0 != ":" }) } == ["too_many_agents", "too_many_goals"])
+        #expect(running.exporter.tracker.allAgents() == ["agent-1"])
+        #expect(running.exporter.tracker.cumulativeSpend("agent-1") == Money(nanos: 100_000_000))
+        #expect(running.exporter.goals.allGoals() == ["g1"])
+        #expect(running.exporter.goals.goalCost("g1")?.totalCost == Money(nanos: 100_000_000))
+
+        let metrics = try running.api.metrics().text
+        for line in [
+            #"agentcost_ingest_events_total{result="rejected",reason="too_many_agents"} 1"#,
+            #"agentcost_ingest_events_total{result="rejected",reason="too_many_goals"} 1"#,
+            #"agentcost_ingest_events_total{result="applied"} 1"#,
+            #"agentcost_agents 1"#,
+        ] {
+            #expect(metrics.contains("\n" + line + "\n"), "missing: \(line)")
+        }
+
+        let budget = try running.api.setBudget("agent-2", dollars: "5")
+        #expect(budget.status == 429)
+        #expect(budget.text.contains("--tracker.max-agents"))
+        let goal = try running.api.createGoal("g3")
+        #expect(goal.status == 429)
+        #expect(goal.text.contains("--tracker.max-goals"))
+        #expect(running.exporter.tracker.allAgents() == ["agent-1"])
+        #expect(running.exporter.goals.allGoals() == ["g1"])
+        // Known agents and goals go on as before.
+        #expect(try running.api.setBudget("agent-1", dollars: "5").status == 200)
+        #expect(try running.ingest([spend("agent-1", 0.05, goal: "g1")]).applied == 1)
+    }
+
+    @Test("a goal whose parent would close a cycle is refused with 409, naming both goals")
+    func goalParentCycle() throws {
+        let running = try RunningExporter()
+        try running.ingest([spend("agent-1", 0.10, goal: "implicit")])
+        #expect(try running.api.createGoal("child", parent: "implicit").status == 201)
+
+        let refused = try running.api.createGoal("implicit", parent: "child")
+        #expect(refused.status == 409)
+        guard case .object(let error) = try refused.json(), case .string(let text)? = error["error"] else {
+            Issue.record("no error message")
+            return
+        }
+        #expect(text.contains("goal implicit cannot have child as parent"))
+        #expect(text.contains("child is a descendant of implicit"))
     }
 
     @Test("with an API token, mutating calls need it and reads do not")

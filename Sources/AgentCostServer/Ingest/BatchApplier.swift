@@ -121,35 +121,58 @@ public final class BatchApplier: Sendable {
         }
     }
 
-    /// Applies the gathered run to the tracker, then its spends' goal attributions (only for spends the tracker
-    /// took), and records the run's rejections.
+    /// Applies the gathered run: first reserves its spends' goal attributions, so that a spend the goals cannot
+    /// take (`too_many_goals`, an overflowing total) is rejected before the agent sees it; then applies the rest to
+    /// the tracker under one lock; then records the reserved goal spends of the spends the tracker took, and gives
+    /// back the others. A rejected event changes nothing, in the agent or in the goals.
     private func flush(_ run: inout AgentRun, into ack: inout Ack) {
         guard !run.commands.isEmpty else { return }
         defer { run.reset() }
 
-        let failures: [AgentCommand.Failure]
-        do {
-            failures = try tracker.apply(run.commands, to: run.agentID)
-        } catch {
-            for eventIndex in run.eventIndexes {
-                ack.rejections.append(
-                    Ack.Rejection(index: UInt32(eventIndex), reason: "\(error.code): \(error.message)"))
-            }
-            return
-        }
-        for failure in failures {
-            let reason = "\(failure.error.code): \(failure.error.message)"
-            ack.rejections.append(Ack.Rejection(index: UInt32(run.eventIndexes[failure.index]), reason: reason))
-        }
-        for (position, goalSpend) in run.goalSpends where !failures.contains(where: { $0.index == position }) {
+        // Goal room first; a refused spend leaves the run, the rest keep their order.
+        var refused: [Int] = []
+        for (position, goalSpend) in run.goalSpends {
             do {
-                try goals.recordSpend(goalSpend.goalID, goalSpend.cost, at: goalSpend.time)
+                run.reserved(
+                    try goals.reserveSpend(goalSpend.goalID, goalSpend.cost), at: position, time: goalSpend.time)
             } catch {
-                // Validated before; only an overflowing goal total can land here. The agent's spend stands.
-                let reason = "\(error.code): \(error.message)"
-                ack.rejections.append(Ack.Rejection(index: UInt32(run.eventIndexes[position]), reason: reason))
+                refused.append(position)
+                reject(run.eventIndexes[position], error, into: &ack)
             }
         }
+        // Positions in the run of the commands applied, when some were refused (else they are all applied).
+        let positions = refused.isEmpty ? [] : run.commands.indices.filter { !refused.contains($0) }
+        let commands = refused.isEmpty ? run.commands : positions.map { run.commands[$0] }
+        let position = { (index: Int) in positions.isEmpty ? index : positions[index] }
+
+        // The agent's run.
+        var failed: [Int] = []
+        if !commands.isEmpty {
+            do {
+                for failure in try tracker.apply(commands, to: run.agentID) {
+                    failed.append(position(failure.index))
+                    reject(run.eventIndexes[position(failure.index)], failure.error, into: &ack)
+                }
+            } catch {
+                for index in commands.indices {
+                    failed.append(position(index))
+                    reject(run.eventIndexes[position(index)], error, into: &ack)
+                }
+            }
+        }
+
+        // The goal spends of the spends the agent took; the others give their room back.
+        for (position, reservation, time) in run.reservations {
+            if failed.contains(position) {
+                goals.release(reservation)
+            } else {
+                goals.recordSpend(reservation, at: time)
+            }
+        }
+    }
+
+    private func reject(_ eventIndex: Int, _ error: TrackerError, into ack: inout Ack) {
+        ack.rejections.append(Ack.Rejection(index: UInt32(eventIndex), reason: "\(error.code): \(error.message)"))
     }
 
     /// Applies one budget, resume or goal event; returns why it was rejected, or nil when it was applied.
@@ -265,7 +288,7 @@ public final class BatchApplier: Sendable {
     }
 }
 
-/// A spend's attribution to a goal, applied after the agent's run.
+/// A spend's attribution to a goal: its room is reserved before the agent's run, and it is recorded after.
 struct GoalSpend {
     let goalID: String
     let cost: Money
@@ -280,6 +303,8 @@ struct AgentRun {
     private(set) var eventIndexes: [Int] = []
     /// Goal attributions, by position in `commands`.
     private(set) var goalSpends: [(position: Int, spend: GoalSpend)] = []
+    /// The goal room reserved for them before the commands are applied, by position in `commands`.
+    private(set) var reservations: [(position: Int, reservation: GoalReservation, time: Timestamp)] = []
 
     mutating func append(_ command: AgentCommand, eventIndex: Int, goalSpend: GoalSpend?) {
         if let goalSpend {
@@ -289,11 +314,16 @@ struct AgentRun {
         eventIndexes.append(eventIndex)
     }
 
+    mutating func reserved(_ reservation: GoalReservation, at position: Int, time: Timestamp) {
+        reservations.append((position, reservation, time))
+    }
+
     mutating func reset() {
         agentID = ""
         commands.removeAll(keepingCapacity: true)
         eventIndexes.removeAll(keepingCapacity: true)
         goalSpends.removeAll(keepingCapacity: true)
+        reservations.removeAll(keepingCapacity: true)
     }
 }
 

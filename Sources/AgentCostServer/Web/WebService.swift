@@ -282,7 +282,9 @@ final class WebService: Sendable {
         let status: Int
         switch code {
         case TrackerError.Code.unknownAgent.name, TrackerError.Code.unknownGoal.name: status = 404
-        case TrackerError.Code.resumeRefused.name, TrackerError.Code.duplicateGoal.name: status = 409
+        case TrackerError.Code.resumeRefused.name, TrackerError.Code.duplicateGoal.name,
+            TrackerError.Code.goalParentCycle.name:
+            status = 409
         case TrackerError.Code.tooManyAgents.name, TrackerError.Code.tooManyGoals.name: status = 429
         default: status = 400
         }
