@@ -292,6 +292,16 @@ struct HeartbeatTrackerTests {
         #expect(try cycle(zero, "agent-2", cost: 1.00, at: 10).status == .completed)
     }
 
+    @Test("by default the rolling average covers the last 10 normal cycles")
+    func defaultRollingWindow() throws {
+        let tracker = try HeartbeatTracker()
+        for (index, cost) in ([1.00, 0.55] + Array(repeating: 0.10, count: 9)).enumerated() {
+            #expect(try cycle(tracker, "agent-1", cost: cost, at: Double(index) * 10).status == .completed)
+        }
+        // The last ten: 0.55 and nine of 0.10 (the last nine would give 0.10; all eleven 0.2227…).
+        #expect(tracker.agentSummary("agent-1")?.rollingAverage == usd("0.145"))
+    }
+
     @Test("sub-cent anomaly reasons keep their significant digits")
     func subCentReason() throws {
         let tracker = try HeartbeatTracker()
@@ -371,6 +381,46 @@ struct HeartbeatTrackerTests {
         #expect(events.warnings.first?.spend == usd("0.80"))
     }
 
+    @Test("a warning ratio given with the budget is the one used, and fires once")
+    func customWarningRatio() throws {
+        let events = EventLog()
+        let tracker = try HeartbeatTracker(eventHandler: events.handler)
+        try tracker.setBudget("agent-1", budget: 1.00, warningRatio: 0.5, at: at(0))
+        try tracker.recordSpend("agent-1", 0.49, at: at(1))
+        #expect(events.warnings.isEmpty)
+        try tracker.recordSpend("agent-1", 0.01, at: at(2))
+        try tracker.recordSpend("agent-1", 0.20, at: at(3))
+        try tracker.recordSpend("agent-1", 0.05, at: at(4))
+
+        #expect(events.warnings.count == 1)
+        #expect(events.warnings.first?.spend == usd("0.50"))
+        #expect(events.warnings.first?.time == at(2))
+        #expect(tracker.agentSummary("agent-1")?.warningRatio == 0.5)
+    }
+
+    @Test("the warning is re-armed at a period boundary and by a new budget")
+    func warningRearmed() throws {
+        let events = EventLog()
+        let tracker = try HeartbeatTracker(eventHandler: events.handler)
+        let evening = Timestamp(secondsSinceEpoch: 1_796_338_800)  // 2026-12-03T23:00:00Z
+        try tracker.setBudget("daily", budget: 1.00, period: .daily, at: evening)
+        try tracker.recordSpend("daily", 0.80, at: evening.advanced(bySeconds: 60))
+        try tracker.recordSpend("daily", 0.10, at: evening.advanced(bySeconds: 120))
+        #expect(events.warnings.count == 1)
+        try tracker.recordSpend("daily", 0.80, at: evening.advanced(bySeconds: 3600))
+        #expect(events.warnings.map(\.time) == [evening.advanced(bySeconds: 60), evening.advanced(bySeconds: 3600)])
+        #expect(events.warnings.last?.spend == usd("0.80"))
+
+        try tracker.setBudget("lifetime", budget: 1.00, at: at(0))
+        try tracker.recordSpend("lifetime", 0.80, at: at(1))
+        try tracker.setBudget("lifetime", budget: 2.00, at: at(2))
+        try tracker.recordSpend("lifetime", 0.70, at: at(3))
+        let lifetime = events.warnings.filter { $0.agentID == "lifetime" }
+        #expect(lifetime.count == 1)
+        try tracker.recordSpend("lifetime", 0.10, at: at(4))
+        #expect(events.warnings.filter { $0.agentID == "lifetime" }.map(\.spend) == [usd("0.80"), usd("1.60")])
+    }
+
     @Test("spend while paused is still recorded, and visible as spend while paused")
     func spendWhilePaused() throws {
         let tracker = try HeartbeatTracker()
@@ -439,13 +489,78 @@ struct HeartbeatTrackerTests {
         #expect(BudgetPeriod.monthly.index(of: lastOfNovember) + 1 == BudgetPeriod.monthly.index(of: firstOfDecember))
         #expect(BudgetPeriod.monthly.start(ofIndex: BudgetPeriod.monthly.index(of: noon)) == firstOfDecember)
 
-        let tracker = try HeartbeatTracker()
+        let events = EventLog()
+        let tracker = try HeartbeatTracker(eventHandler: events.handler)
         try tracker.setBudget("agent-1", budget: 5.00, period: .monthly, at: lastOfNovember)
         try tracker.recordSpend("agent-1", 5.00, at: lastOfNovember)
         #expect(tracker.isPaused("agent-1"))
         try tracker.recordSpend("agent-1", 0.50, at: firstOfDecember)
         #expect(!tracker.isPaused("agent-1"))
         #expect(tracker.agentSummary("agent-1")?.periodSpend == usd("0.50"))
+        #expect(tracker.cumulativeSpend("agent-1") == usd("5.50"))
+        #expect(events.resumes.map(\.cause) == [.periodRollover])
+        #expect(events.resumes.first?.time == firstOfDecember)
+    }
+
+    @Test("a weekly budget restarts on Monday 00:00 UTC and the paused agent resumes, with a resume event")
+    func weeklyRollover() throws {
+        let events = EventLog()
+        let tracker = try HeartbeatTracker(eventHandler: events.handler)
+        let sunday = Timestamp(secondsSinceEpoch: 1_796_601_599)  // 2026-12-06T23:59:59Z
+        let monday = Timestamp(secondsSinceEpoch: 1_796_601_600)  // 2026-12-07T00:00:00Z
+        let tuesday = Timestamp(secondsSinceEpoch: 1_796_299_200 - 86_400 * 2)  // 2026-12-01T12:00:00Z
+
+        try tracker.setBudget("agent-1", budget: 2.00, period: .weekly, at: tuesday)
+        try tracker.recordSpend("agent-1", 1.50, at: tuesday)
+        try tracker.recordSpend("agent-1", 0.50, at: noon)  // Thursday, the same week
+        #expect(tracker.isPaused("agent-1"))
+
+        tracker.advanceClock(to: sunday)
+        #expect(tracker.isPaused("agent-1"))
+        #expect(events.resumes.isEmpty)
+        tracker.advanceClock(to: monday)
+
+        let summary = try #require(tracker.agentSummary("agent-1"))
+        #expect(!summary.paused)
+        #expect(summary.period == .weekly)
+        #expect(summary.periodSpend == .zero)
+        #expect(summary.cumulativeSpend == usd("2.00"))
+        #expect(events.resumes.map(\.cause) == [.periodRollover])
+        #expect(events.resumes.first?.time == monday)
+    }
+
+    @Test("moving the clock on rolls the period of every agent, however many share a shard")
+    func advanceClockVisitsEveryAgent() throws {
+        let events = EventLog()
+        let tracker = try HeartbeatTracker(shardCount: 1, eventHandler: events.handler)
+        let evening = Timestamp(secondsSinceEpoch: 1_796_338_800)  // 2026-12-03T23:00:00Z
+        let agents = (0..<50).map { "agent-\($0)" }
+        for agent in agents {
+            try tracker.setBudget(agent, budget: 1.00, period: .daily, at: evening)
+            try tracker.recordSpend(agent, 1.00, at: evening)
+        }
+        try tracker.recordSpend("unbudgeted", 3.00, at: evening)
+
+        tracker.advanceClock(to: evening.advanced(bySeconds: 3600))
+
+        #expect(agents.allSatisfy { !tracker.isPaused($0) })
+        #expect(Set(events.resumes.map(\.agentID)) == Set(agents))
+        #expect(events.resumes.count == agents.count)
+        #expect(tracker.agentSummary("agent-7")?.periodSpend == .zero)
+        #expect(tracker.cumulativeSpend("unbudgeted") == usd("3.00"))
+    }
+
+    @Test("a late event, stamped in a period already over, counts toward the current period")
+    func lateEventCountsInCurrentPeriod() throws {
+        let tracker = try HeartbeatTracker()
+        let evening = Timestamp(secondsSinceEpoch: 1_796_338_800)  // 2026-12-03T23:00:00Z
+        try tracker.setBudget("agent-1", budget: 1.00, period: .daily, at: evening)
+        try tracker.recordSpend("agent-1", 0.40, at: evening.advanced(bySeconds: 3600))  // the next day
+        try tracker.recordSpend("agent-1", 0.70, at: evening)  // arrives late, from the day before
+
+        let summary = try #require(tracker.agentSummary("agent-1"))
+        #expect(summary.periodSpend == usd("1.10"))
+        #expect(summary.paused)
     }
 
     @Test("a calendar budget set mid-period counts the period's spend from its true start")
@@ -494,7 +609,9 @@ struct HeartbeatTrackerTests {
         #expect(tracker.isPaused("agent-1"))
 
         try tracker.setBudget("agent-1", budget: 5.00, at: at(2))
-        try tracker.resumeAgent("agent-1", at: at(3))
+        // The raise already resumed the agent, so the resume itself has nothing to do: it returns false.
+        #expect(!tracker.isPaused("agent-1"))
+        #expect(try tracker.resumeAgent("agent-1", at: at(3)) == false)
         #expect(!tracker.isPaused("agent-1"))
         #expect(events.resumes.map(\.cause) == [.budgetChanged])
 
@@ -579,6 +696,28 @@ struct HeartbeatTrackerTests {
         #expect(cycles.first?.status == .active)
         #expect(tracker.agentCycles("agent-1", limit: 3).map(\.id.number) == [9, 8, 7])
         #expect(tracker.agentSummary("agent-1")?.totalCycles == 8)
+    }
+
+    @Test("by default each agent keeps its last 20 completed cycles, and lists the open one as active")
+    func defaultRetention() throws {
+        let tracker = try HeartbeatTracker()
+        for index in 0..<25 {
+            try cycle(tracker, "agent-1", cost: 0.10, at: Double(index) * 10)
+        }
+        try tracker.startCycle("agent-1", at: at(1000))
+
+        let cycles = tracker.agentCycles("agent-1", limit: 100)
+        #expect(cycles.count == 21)
+        #expect(cycles.map(\.id.number) == Array((6...26).reversed()).map { UInt64($0) })
+        #expect(cycles.first?.status == .active)
+        #expect(cycles.dropFirst().allSatisfy { $0.status == .completed })
+        #expect(tracker.agentCycles("agent-1").count == 20)
+        #expect(tracker.agentSummary("agent-1")?.totalCycles == 25)
+    }
+
+    @Test("a completed cycle is kept in 48 bytes")
+    func cycleRecordSize() {
+        #expect(MemoryLayout<AgentState.CycleRecord>.stride == 48)
     }
 
     @Test("all agents are listed sorted, including agents that only have a budget")
