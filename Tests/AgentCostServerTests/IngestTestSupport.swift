@@ -21,7 +21,8 @@ final class RunningIngest: Sendable {
         idleTimeout: Double = 300,
         frameTimeout: Double = 30,
         limits: WireLimits = .default,
-        maxConnections: Int = 10_000
+        maxConnections: Int = 10_000,
+        warningInterval: Double = 1
     ) throws {
         tracker = try HeartbeatTracker()
         goals = try GoalService()
@@ -31,6 +32,7 @@ final class RunningIngest: Sendable {
         configuration.frameTimeoutSeconds = frameTimeout
         configuration.limits = limits
         configuration.maxConnections = maxConnections
+        configuration.warningIntervalSeconds = warningInterval
         server = IngestServer(
             configuration: configuration,
             applier: BatchApplier(tracker: tracker, goals: goals, metrics: metrics),
