@@ -143,7 +143,9 @@ final class IngestLoop: @unchecked Sendable {
             try epoll.add(listener.descriptor, [.readable, .exclusive])
         } catch {
             // E.g. ENOMEM: try again after another pause.
-            pauseAccepting(after: error, now: now)
+            if let suppressed = acceptBackoff.failed(now: now) {
+                logger.warn("cannot watch the listening socket again", ["err": error, "suppressed": suppressed])
+            }
         }
     }
 
