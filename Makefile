@@ -136,10 +136,12 @@ fuzz-smoke:
 fuzz-seeds: deps
 	$(SWIFT) run FrameDecoderFuzz seeds Fuzz/corpus
 
-# Codec-level interop with Python's protobuf and zlib (Tests/interop/): Python encodes frames and writes the values
+# Interop with Python's protobuf and zlib (Tests/interop/). Codec level: Python encodes frames and writes the values
 # it meant as JSON lines; the Swift InteropTests decode and compare them, then encode the same values; Python parses
-# Swift's frames and compares them too. The Python schema code is generated into a temporary directory, never
-# committed; the packages go into the virtual environment under .build/ (`make venv`).
+# Swift's frames and compares them too. Live: Python's frames go over TCP to a running exporter and are all acked
+# OK, and the state they leave (read through the HTTP API) equals what the same events replayed by agentcostctl
+# leave in a second exporter (scripts/test-interop-live.sh). The Python schema code is generated into a temporary
+# directory, never committed; the packages go into the virtual environment under .build/ (`make venv`).
 INTEROP_PY   := $(VENV)/bin/python
 INTEROP_DIR  := .build/interop
 
@@ -150,6 +152,7 @@ interop: build venv
 	AGENTCOST_INTEROP_DIR="$(abspath $(INTEROP_DIR))" $(SWIFT) test --skip-build --filter InteropTests
 	$(INTEROP_PY) Tests/interop/check_frames.py --negative-zero-may-be-zero \
 		--in $(INTEROP_DIR)/swift-frames.bin --expected $(INTEROP_DIR)/python-expected.jsonl
+	scripts/test-interop-live.sh "$$($(SWIFT) build --show-bin-path)" $(INTEROP_PY)
 
 # The crash test: SIGKILL at random moments, at least 20 times, while a client streams and retries batches.
 crash: build

@@ -106,7 +106,7 @@ let package = Package(
 
         .executableTarget(
             name: "agentcost-exporter",
-            dependencies: ["AgentCostServer", "AgentCostLog", "AgentCostCore"],
+            dependencies: ["AgentCostServer", "AgentCostLog", "AgentCostCore", "AgentCostSystem"],
             swiftSettings: strictSwift6
         ),
 

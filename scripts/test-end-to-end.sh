@@ -149,6 +149,26 @@ operate() {
     "$ctl" "$@" --web-address "127.0.0.1:$web_port" >"$work/$name.out" 2>&1
 }
 
+# The state the anomaly and budget scenarios left, read back over HTTP (before (d) resumes the budget agent).
+operator_reads_the_anomalous_cycle() {
+    local reason='Cycle cost \$0.50 is 5.0x the rolling average \$0.10'
+    operate anomaly-cycles cycles e2e-anomaly --limit 2 &&
+        has anomaly-cycles "^e2e-anomaly/6 +2026-12-03T20:05:00.000Z +0.5 +1 +0 +anomaly +$reason *\$" &&
+        has anomaly-cycles '^e2e-anomaly/5 +2026-12-03T20:04:00.000Z +0.1 +1 +0 +completed +- *$' &&
+        operate anomaly-agent agent e2e-anomaly &&
+        has anomaly-agent '^anomaly_count: 1$' && has anomaly-agent '^total_cycles: 6$' &&
+        has anomaly-agent '^cumulative_spend: 1$' && has anomaly-agent '^paused: false$'
+}
+
+operator_reads_the_paused_budget_agent() {
+    operate budget-agent agent e2e-budget &&
+        has budget-agent '^paused: true$' && has budget-agent '^pause_count: 1$' &&
+        has budget-agent '^cumulative_spend: 1.2$' && has budget-agent '^period_spend: 1.2$' &&
+        has budget-agent '^budget: 1$' && has budget-agent '^budget_used_pct: 120$' &&
+        has budget-agent '^total_cycles: 4$' &&
+        operate budget-paused agents --paused && has budget-paused '^e2e-budget +1.2 +1 +120 +lifetime +true *$'
+}
+
 operator_reads_the_seed_cycle() {
     operate summary agent e2e-basic &&
         has summary '^cumulative_spend: 0.08$' && has summary '^total_calls: 2$' && has summary '^paused: false$' &&
@@ -198,6 +218,8 @@ start_exporter open
 check "(a) a cycle of 0.05 + 0.03 is applied: 4 events" basic_cycle_is_applied
 check "(b) five cycles near \$0.10 and one of \$0.50 are applied" anomalous_cycle_is_applied
 check "(c) over a \$1.00 budget, a later ack lists the agent as paused" over_budget_agent_is_paused
+check "(b) agentcostctl cycles: the last cycle is an anomaly with the reason text" operator_reads_the_anomalous_cycle
+check "(c) agentcostctl agent: the budget agent is paused at \$1.20 of \$1.00" operator_reads_the_paused_budget_agent
 check "(d) resume is refused over budget and applied after raising it" resume_after_raising_the_budget
 check "(e) bad events are rejected with their reason codes" bad_events_are_rejected_with_reasons
 check "(f) the same file replayed twice by one producer applies 0 the second time" second_replay_applies_nothing

@@ -13,7 +13,13 @@ import Synchronization
 /// `maxUnackedBatches` are sent before the first ack is awaited. A batch stays with the client until its ack
 /// arrives: on `RETRY_LATER`, a broken connection or a timeout the client reconnects, with exponential backoff and
 /// jitter, and resends the same batches with the same sequences (the server applies a sequence once). A batch the
-/// server `REJECTED` is dropped and its ack reported. The agents the acks report as paused are in `pausedAgents`.
+/// server `REJECTED` (e.g. too large, or a payload it cannot read) is dropped, not resent, and its ack reported. The
+/// agents the acks report as paused are in `pausedAgents`.
+///
+/// Acks arrive in the order of the batches on a connection, so an ack is matched to the oldest batch in flight. The
+/// server answers with sequence 0 when it could not read a batch's sequence; such an ack is reported with the
+/// sequence of the batch it answers. Only a REJECTED ack whose reason is `unauthenticated` or `bad_token` refuses
+/// the connection itself (`helloRejected`).
 ///
 /// Pipelining relies on the server's rule that after a `RETRY_LATER` it refuses every later batch of the connection
 /// (docs/protocol.md); otherwise a later batch applied first would make the refused one look like a duplicate.
@@ -262,20 +268,24 @@ public final class SpendClient: Sendable {
 
     /// Reads the ack of the oldest unacknowledged batch and settles that batch.
     private func receiveAck(_ link: inout Link) throws(SpendClientError) {
-        let ack = try readAck(&link)
+        var ack = try readAck(&link)
         guard let oldest = link.inFlight.first else {
             throw SpendClientError(
                 .protocolViolation,
                 "\(configuration.address) sent an ack for sequence \(ack.sequence) with no batch unacknowledged")
         }
-        if ack.sequence == 0 && ack.status == .rejected {
-            // Sequence 0 belongs to hellos: the server refused the connection itself, e.g. because it requires a
-            // token this client does not send. Reconnecting would be refused the same way.
-            throw SpendClientError(
-                .helloRejected,
-                "\(configuration.address) refused the connection of producer \(configuration.producerID): "
-                    + "\(ack.message.isEmpty ? "no reason given" : ack.message); "
-                    + "configure the token the server's --ingest.token-file holds")
+        if ack.sequence == 0 {
+            if ack.status == .rejected && Self.refusesConnection(ack) {
+                // The server refused the connection itself, because it requires a token this client does not send
+                // or sent wrong. Reconnecting would be refused the same way.
+                throw SpendClientError(
+                    .helloRejected,
+                    "\(configuration.address) refused the connection of producer \(configuration.producerID): "
+                        + "\(ack.message); configure the token the server's --ingest.token-file holds")
+            }
+            // The server could not read the batch's sequence (e.g. its payload is corrupt or too large); acks come
+            // in order, so this one answers the oldest batch in flight.
+            ack.sequence = oldest.batch.sequence
         }
         guard ack.sequence == oldest.batch.sequence else {
             throw SpendClientError(
@@ -312,6 +322,13 @@ public final class SpendClient: Sendable {
         }
         link.acksSinceFlush.append(ack)
         configuration.onAck?(ack)
+    }
+
+    /// Whether a REJECTED ack of sequence 0 refuses the connection rather than one batch: its reason code (the text
+    /// before the first colon, docs/protocol.md) says the hello was missing or its token wrong.
+    private static func refusesConnection(_ ack: Ack) -> Bool {
+        let code = ack.message.prefix { $0 != ":" }
+        return code == "unauthenticated" || code == "bad_token"
     }
 
     /// Reads the next frame and decodes it as an ack.

@@ -34,7 +34,8 @@ public struct SpendClientConfiguration: Sendable {
     /// Receives reconnects and rejected batches; `nil` for silence.
     public var logger: Logger?
     /// Called with every ack (OK or REJECTED) as it arrives, on the thread that read it, while the client is
-    /// locked: it must not call the client.
+    /// locked: it must not call the client. An ack the server sent with sequence 0 (it could not read the batch)
+    /// carries the sequence of the batch it answers.
     public var onAck: (@Sendable (Ack) -> Void)?
 
     /// Creates a configuration with the defaults: no hello, 1,000 events or 1 second per batch,

@@ -22,7 +22,8 @@ public struct ExporterConfiguration: Sendable, Equatable {
     public var webServer = HTTPServerConfiguration()
     /// A file holding the bearer token that mutating operator API calls must present.
     public var webAPITokenFile: String?
-    public var ingestLoops = 2
+    /// One ingest loop per online processor unless set.
+    public var ingestLoops = min(256, ProcessLimits.onlineProcessorCount())
     public var ingestMaxConnections = 10_000
     public var ingestIdleTimeoutSeconds = 300.0
     public var ingestFrameTimeoutSeconds = 30.0
@@ -139,7 +140,11 @@ public struct ExporterConfiguration: Sendable, Equatable {
         } current: {
             "\($0.ingestListenAddress)"
         },
-        Flag("ingest.loops", "Event loop threads of the ingest listener (each decodes and applies in parallel).") {
+        Flag(
+            "ingest.loops",
+            "Event loop threads of the ingest listener (each decodes and applies in parallel); "
+                + "the default is the number of online processors."
+        ) {
             $0.ingestLoops = try parseInteger($1, flag: "ingest.loops", in: 1...256)
         } current: {
             "\($0.ingestLoops)"
@@ -168,6 +173,14 @@ public struct ExporterConfiguration: Sendable, Equatable {
             $0.ingestLimits.maxInflatedSize = try parseSize($1, flag: "ingest.max-inflated-size")
         } current: {
             formatSize($0.ingestLimits.maxInflatedSize)
+        },
+        Flag(
+            "ingest.max-decoded-size",
+            "Most memory one batch may take once unpacked (bounds degenerate batches of many empty events)."
+        ) {
+            $0.ingestLimits.maxDecodedSize = try parseSize($1, flag: "ingest.max-decoded-size")
+        } current: {
+            formatSize($0.ingestLimits.maxDecodedSize)
         },
         Flag("ingest.token-file", "File holding a token every ingest connection must send in its hello frame.") {
             $0.ingestTokenFile = $1.isEmpty ? nil : $1

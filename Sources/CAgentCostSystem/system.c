@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 _Static_assert(ACSYS_EPOLLIN == EPOLLIN && ACSYS_EPOLLOUT == EPOLLOUT && ACSYS_EPOLLERR == EPOLLERR &&
                    ACSYS_EPOLLHUP == EPOLLHUP && ACSYS_EPOLLRDHUP == EPOLLRDHUP &&
@@ -41,4 +43,29 @@ int acsys_accept(int listener, void *address, uint32_t *length) {
     int accepted = accept4(listener, (struct sockaddr *)address, &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
     *length = size;
     return accepted;
+}
+
+long acsys_online_processors(void) { return sysconf(_SC_NPROCESSORS_ONLN); }
+
+static uint64_t acsys_limit_value(rlim_t value) { return value == RLIM_INFINITY ? UINT64_MAX : (uint64_t)value; }
+
+int acsys_raise_open_file_limit(uint64_t *soft, uint64_t *hard) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        *soft = 0;
+        *hard = 0;
+        return -1;
+    }
+    int result = 0;
+    if (limit.rlim_cur != limit.rlim_max) {
+        struct rlimit raised = {.rlim_cur = limit.rlim_max, .rlim_max = limit.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            limit = raised;
+        } else {
+            result = -1;
+        }
+    }
+    *soft = acsys_limit_value(limit.rlim_cur);
+    *hard = acsys_limit_value(limit.rlim_max);
+    return result;
 }

@@ -2,6 +2,7 @@
 
 import AgentCostLog
 import AgentCostServer
+import AgentCostSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -33,6 +34,7 @@ case .run(let configuration):
     for (name, value) in configuration.effectiveSettings {
         logger.info("effective setting", ["flag": name, "value": value])
     }
+    raiseOpenFileLimit(for: configuration, logger: logger)
 
     let exporter: Exporter
     do {
@@ -68,4 +70,24 @@ func processEnvironment() -> [String: String] {
         entry += 1
     }
     return result
+}
+
+/// Every ingest connection holds a file descriptor: raise the soft limit to the hard one and log what is in effect.
+func raiseOpenFileLimit(for configuration: ExporterConfiguration, logger: Logger) {
+    let limits: ProcessLimits.OpenFiles
+    do {
+        limits = try ProcessLimits.raiseOpenFileLimit()
+    } catch {
+        logger.warn("cannot raise the open file limit", ["err": error])
+        return
+    }
+    logger.info("open file limit", ["soft": limits.soft, "hard": limits.hard])
+    // Besides connections: the write-ahead log, snapshots, epoll and eventfd descriptors, HTTP connections.
+    let needed = UInt64(configuration.ingestMaxConnections) + UInt64(configuration.webServer.maxConnections) + 64
+    if limits.soft < needed {
+        logger.warn(
+            "the open file limit is below what --ingest.max-connections and --web.max-connections need; accepting "
+                + "pauses when it is reached; raise the hard limit (LimitNOFILE=, ulimit -Hn)",
+            ["limit": limits.soft, "needed": needed])
+    }
 }

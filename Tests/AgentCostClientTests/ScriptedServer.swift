@@ -13,7 +13,9 @@ import Synchronization
 /// It keeps exactly-once state like the real server: a batch at or below the producer's highest applied sequence is
 /// acknowledged OK with `applied` 0 and not applied again. Once it answers RETRY_LATER on a connection it answers
 /// RETRY_LATER to every later batch on that connection, as docs/protocol.md requires: applying a pipelined later
-/// batch would make the refused one a "duplicate" when it is resent, and lose it.
+/// batch would make the refused one a "duplicate" when it is resent, and lose it. Its rejections look like the real
+/// server's: sequence 0 (the server could not read the batch), the reason code first in the message, and for a
+/// refused hello or missing token, the connection closed after the ack.
 final class ScriptedServer: Sendable {
     /// What the server does with one batch frame.
     enum Reply: Sendable {
@@ -21,8 +23,12 @@ final class ScriptedServer: Sendable {
         case ok
         /// Answers RETRY_LATER without applying.
         case retryLater
-        /// Answers REJECTED without applying.
-        case reject
+        /// Answers REJECTED with sequence 0 and the message "`reason`: …", as the real server answers a well-delimited
+        /// batch it cannot read (`invalid_protobuf`, `corrupt_zlib`, `inflated_too_large`); keeps the connection.
+        case reject(reason: String)
+        /// The same, then closes the connection, as the real server does when a frame's header is bad
+        /// (`frame_too_large`): frames sent after it on the connection go unanswered.
+        case rejectAndClose(reason: String)
         /// Closes the connection without answering.
         case dropConnection
         /// Never answers (the client must time out); keeps the connection open.
@@ -116,12 +122,12 @@ final class ScriptedServer: Sendable {
             decoder.append(buffer[0..<received])
             do {
                 while let frame = try decoder.nextFrame() {
-                    guard let reply = try answer(frame, refusing: &refusing, authenticated: &authenticated) else {
-                        return
+                    let answer = try answer(frame, refusing: &refusing, authenticated: &authenticated)
+                    if let ack = answer.ack {
+                        let bytes = try ack.makeFrame().serialized()
+                        _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
                     }
-                    guard let ack = reply else { continue }
-                    let bytes = try ack.makeFrame().serialized()
-                    _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+                    if answer.close { return }
                 }
             } catch {
                 return
@@ -129,54 +135,67 @@ final class ScriptedServer: Sendable {
         }
     }
 
-    /// The ack for one frame; `nil` to drop the connection, `.some(nil)` to send nothing.
-    private func answer(_ frame: Frame, refusing: inout Bool, authenticated: inout Bool) throws -> Ack?? {
+    /// What to do with one frame: the ack to send (nil: none), and whether to close the connection after it.
+    private struct Answer {
+        var ack: Ack?
+        var close = false
+    }
+
+    private func answer(_ frame: Frame, refusing: inout Bool, authenticated: inout Bool) throws -> Answer {
         if frame.type == .hello {
             let hello = try Hello(decoding: frame)
             state.withLock { $0.hellos.append(hello) }
             if let requiredToken, hello.token != requiredToken {
-                return Ack(sequence: 0, status: .rejected, message: "invalid token")
+                return Answer(
+                    ack: Ack(sequence: 0, status: .rejected, message: "bad_token: invalid token"), close: true)
             }
             authenticated = true
-            return Ack(sequence: 0, status: .ok)
+            return Answer(ack: Ack(sequence: 0, status: .ok))
         }
         let batch = try Batch(decoding: frame)
         guard authenticated else {
             state.withLock { $0.received.append(batch) }
-            return Ack(sequence: 0, status: .rejected, message: "unauthenticated: a hello with a token comes first")
+            return Answer(
+                ack: Ack(sequence: 0, status: .rejected, message: "unauthenticated: a hello with a token comes first"),
+                close: true)
         }
         let paused = pausedAgentsFor(batch)
         let alreadyRefusing = refusing
-        let ack = state.withLock { record -> Ack?? in
+        let answer = state.withLock { record -> Answer in
             record.received.append(batch)
             guard !alreadyRefusing else {
-                return Ack(sequence: batch.sequence, status: .retryLater, message: "still busy")
+                return Answer(ack: Ack(sequence: batch.sequence, status: .retryLater, message: "still busy"))
             }
             let reply = record.script.isEmpty ? .ok : record.script.removeFirst()
             switch reply {
             case .dropConnection:
-                return nil
+                return Answer(ack: nil, close: true)
             case .ignore:
-                return .some(nil)
+                return Answer(ack: nil)
             case .retryLater:
-                return Ack(sequence: batch.sequence, status: .retryLater, message: "busy")
-            case .reject:
-                return Ack(sequence: batch.sequence, status: .rejected, message: "scripted rejection")
+                return Answer(ack: Ack(sequence: batch.sequence, status: .retryLater, message: "busy"))
+            case .reject(let reason):
+                return Answer(ack: Ack(sequence: 0, status: .rejected, message: "\(reason): scripted rejection"))
+            case .rejectAndClose(let reason):
+                return Answer(
+                    ack: Ack(sequence: 0, status: .rejected, message: "\(reason): scripted rejection"), close: true)
             case .ok:
                 let highest = record.highestApplied[batch.producerID, default: 0]
                 guard batch.sequence > highest else {
-                    return Ack(sequence: batch.sequence, status: .ok, pausedAgents: paused)
+                    return Answer(ack: Ack(sequence: batch.sequence, status: .ok, pausedAgents: paused))
                 }
                 record.highestApplied[batch.producerID] = batch.sequence
                 record.applied += batch.events
-                return Ack(
-                    sequence: batch.sequence, status: .ok, applied: UInt32(batch.events.count), pausedAgents: paused)
+                return Answer(
+                    ack: Ack(
+                        sequence: batch.sequence, status: .ok, applied: UInt32(batch.events.count),
+                        pausedAgents: paused))
             }
         }
-        if ack??.status == .retryLater {
+        if answer.ack?.status == .retryLater {
             refusing = true
         }
-        return ack
+        return answer
     }
 }
 

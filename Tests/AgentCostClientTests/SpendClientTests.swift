@@ -76,8 +76,9 @@ struct SpendClientTests {
         try client.close()
     }
 
-    @Test func rejectedBatchIsDroppedAndReported() throws {
-        let server = try ScriptedServer(script: [.reject, .ok])
+    @Test func rejectedBatchIsDroppedAndReportedWithItsSequenceAndReason() throws {
+        // Like the real server, the scripted one rejects an unreadable batch with sequence 0.
+        let server = try ScriptedServer(script: [.reject(reason: "invalid_protobuf"), .ok])
         defer { server.stop() }
         let seen = Mutex<[Ack]>([])
         var settings = configuration(server)
@@ -89,9 +90,56 @@ struct SpendClientTests {
         let acks = try client.close()
 
         #expect(acks.map(\.status) == [.rejected, .ok])
+        #expect(acks.map(\.sequence) == [1, 2])
+        #expect(acks[0].message.hasPrefix("invalid_protobuf: "))
         #expect(seen.withLock { $0 } == acks)
         #expect(server.record.received.map(\.sequence) == [1, 2])
+        #expect(server.record.connections == 1)
         #expect(server.record.applied == [spend(2), spend(3)])
+        #expect(client.unacknowledgedBatches.isEmpty)
+    }
+
+    @Test func rejectionAmongPipelinedBatchesDropsOnlyTheBatchItAnswers() throws {
+        let server = try ScriptedServer(script: [.ok, .reject(reason: "corrupt_zlib"), .ok, .ok])
+        defer { server.stop() }
+        var settings = configuration(server, batchSize: 1)
+        settings.maxUnackedBatches = 4
+        let client = try SpendClient(configuration: settings)
+        for index in 0..<4 {
+            try client.send(spend(index))
+        }
+        let acks = try client.flush()
+
+        #expect(acks.map(\.sequence) == [1, 2, 3, 4])
+        #expect(acks.map(\.status) == [.ok, .rejected, .ok, .ok])
+        #expect(server.record.received.map(\.sequence) == [1, 2, 3, 4])
+        #expect(server.record.applied == [spend(0), spend(2), spend(3)])
+        #expect(client.unacknowledgedBatches.isEmpty)
+        try client.close()
+    }
+
+    @Test func rejectionThatClosesTheConnectionDropsTheBatchAndResendsTheOnesAfterIt() throws {
+        // Like a frame over the server's size limit: REJECTED with sequence 0, then the connection is closed with
+        // the later pipelined batches unanswered.
+        let server = try ScriptedServer(script: [.ok, .rejectAndClose(reason: "frame_too_large")])
+        defer { server.stop() }
+        var settings = configuration(server, batchSize: 1)
+        settings.maxUnackedBatches = 4
+        let client = try SpendClient(configuration: settings)
+        for index in 0..<4 {
+            try client.send(spend(index))
+        }
+        let acks = try client.flush()
+
+        #expect(acks.map(\.sequence) == [1, 2, 3, 4])
+        #expect(acks.map(\.status) == [.ok, .rejected, .ok, .ok])
+        #expect(acks[1].message.hasPrefix("frame_too_large: "))
+        #expect(server.record.connections == 2)
+        #expect(server.record.received.map(\.sequence).suffix(2) == [3, 4])
+        #expect(server.record.received.filter { $0.sequence == 2 }.count == 1)
+        #expect(server.record.applied == [spend(0), spend(2), spend(3)])
+        #expect(client.unacknowledgedBatches.isEmpty)
+        try client.close()
     }
 
     @Test func firstSequenceIsConfigurable() throws {

@@ -108,6 +108,8 @@ struct DurabilityTests {
         #expect(refused.message.contains("No space left on device"))
         let later = try connection.exchange(Batch(producerID: "p", sequence: 2, events: [spend("a", 1)]))
         #expect(later.status == .retryLater)
+        // Refused unread because of the earlier RETRY_LATER, but still answered with its own sequence.
+        #expect(refused.sequence == 1 && later.sequence == 2)
         #expect(exporter.tracker.cumulativeSpend("a") == .zero)
 
         let api = OperatorClient(address: ListenAddress(host: "127.0.0.1", port: ports.web))

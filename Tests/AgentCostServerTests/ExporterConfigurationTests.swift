@@ -1,9 +1,14 @@
 import AgentCostLog
 import AgentCostSystem
+import AgentCostWire
 import Synchronization
 import Testing
 
 @testable import AgentCostServer
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @Suite("Exporter configuration")
 struct ExporterConfigurationTests {
@@ -15,6 +20,26 @@ struct ExporterConfigurationTests {
         #expect(configuration.dataDirectory == "data")
         #expect(configuration.tracker.anomalyMultiplier == 2.0)
         #expect(configuration.tracker.retainedCycles == 20)
+    }
+
+    @Test("the ingest listener runs one loop per online processor unless --ingest.loops says otherwise")
+    func ingestLoopsDefault() throws {
+        let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        #expect(online >= 1)
+        #expect(try runConfiguration([], [:]).ingestLoops == online)
+        #expect(try runConfiguration([], [:]).makeIngestConfiguration().loopCount == online)
+        #expect(try runConfiguration(["--ingest.loops=3"], [:]).ingestLoops == 3)
+        #expect(ExporterConfiguration.usage(program: "x").contains("the default is the number of online processors"))
+    }
+
+    @Test("the three wire limits are flags, and environment variables")
+    func wireLimitFlags() throws {
+        let configuration = try runConfiguration(
+            ["--ingest.max-frame-size=1MiB", "--ingest.max-inflated-size=16MiB"],
+            ["AGENTCOST_INGEST_MAX_DECODED_SIZE": "96MiB"])
+        let limits = try configuration.makeIngestConfiguration().limits
+        #expect(limits == WireLimits(maxFrameSize: 1 << 20, maxInflatedSize: 16 << 20, maxDecodedSize: 96 << 20))
+        #expect(ExporterConfiguration.usage(program: "x").contains("--ingest.max-decoded-size=256MiB"))
     }
 
     @Test("flags take both --name=value and --name value forms")

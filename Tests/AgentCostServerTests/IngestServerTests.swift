@@ -81,6 +81,59 @@ struct IngestServerTests {
         #expect(ingest.tracker.cumulativeSpend("agent-1") == Money(nanos: 300_000_000))
         #expect(ingest.goals.goalCost("feature-x")?.directCost == Money(nanos: 200_000_000))
         #expect(ingest.metrics.snapshot().eventsRejected["negative_cost"] == 1)
+        let warnings = ingest.logLines.lines.filter { $0.contains("msg=\"events rejected\"") }
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.contains("level=warn") == true)
+        #expect(warnings.first?.contains("peer=127.0.0.1:") == true)
+        #expect(
+            warnings.first?.contains(
+                "producer=p sequence=1 rejected=6 "
+                    + "reasons=negative_cost,invalid_cost,empty_agent_id,agent_id_too_long,no_open_cycle,unknown_period "
+                    + "suppressed=0") == true,
+            "\(warnings)")
+    }
+
+    @Test("an over-long model, goal id or goal name rejects its event; strings at the limit, in bytes, are applied")
+    func oversizeStrings() throws {
+        let ingest = try RunningIngest()
+        func spend(model: String = "gpt-4o", goal: String = "") -> Event {
+            Event(
+                timeUnixNano: epochNanos,
+                .spend(Spend(agentID: "agent-1", costUSD: 0.10, goalID: goal, model: model)))
+        }
+        func goal(_ id: String, name: String = "") -> Event {
+            Event(timeUnixNano: epochNanos, .createGoal(CreateGoal(goalID: id, name: name)))
+        }
+        let events = [
+            spend(model: String(repeating: "m", count: 256)),
+            spend(model: String(repeating: "m", count: 257)),
+            spend(goal: String(repeating: "g", count: 257)),
+            goal(String(repeating: "g", count: 257)),
+            // 513 two-byte characters: 1,026 bytes, over the 1,024-byte limit though only 513 characters long.
+            goal("long-name", name: String(repeating: "é", count: 513)),
+            goal("full-name", name: String(repeating: "é", count: 512)),
+            spend(goal: String(repeating: "g", count: 256)),
+        ]
+
+        let ack = try ingest.connect().exchange(Batch(producerID: "p", sequence: 1, events: events))
+
+        #expect(ack.status == .ok)
+        #expect(ack.applied == 3)
+        #expect(ack.rejections.map(\.index) == [1, 2, 3, 4])
+        #expect(
+            ack.rejections.map { String($0.reason.prefix { $0 != ":" }) } == [
+                "model_too_long", "goal_id_too_long", "goal_id_too_long", "goal_name_too_long",
+            ])
+        #expect(ack.rejections[0].reason.contains("257 bytes"))
+        #expect(ingest.tracker.cumulativeSpend("agent-1") == Money(nanos: 200_000_000))
+        #expect(ingest.goals.goalCost("long-name") == nil)
+        #expect(ingest.goals.goalCost("full-name") != nil)
+        #expect(ingest.goals.goalCost(String(repeating: "g", count: 257)) == nil)
+        #expect(ingest.goals.goalCost(String(repeating: "g", count: 256))?.directCost == Money(nanos: 100_000_000))
+        let rejected = ingest.metrics.snapshot().eventsRejected
+        #expect(rejected["model_too_long"] == 1)
+        #expect(rejected["goal_id_too_long"] == 2)
+        #expect(rejected["goal_name_too_long"] == 1)
     }
 
     @Test("a spend naming a new goal past the goal limit is rejected and changes nothing, not even the agent")
@@ -228,8 +281,14 @@ struct IngestServerTests {
 
         let ack = try #require(try connection.readAck())
         #expect(ack.status == .rejected)
+        #expect(ack.sequence == 0)
         #expect(ack.message.hasPrefix(reason))
         #expect(ingest.metrics.snapshot().framesRejected[reason] == 1)
+        #expect(
+            ingest.logLines.lines.contains {
+                $0.contains("level=warn") && $0.contains("msg=\"batch rejected\"") && $0.contains("reason=\(reason)")
+                    && $0.contains("peer=127.0.0.1:")
+            }, "\(ingest.logLines.lines)")
 
         // The same connection still works.
         let next = try connection.exchange(Batch(producerID: "p", sequence: 1, events: [spend("a", 0.5)]))
@@ -249,7 +308,62 @@ struct IngestServerTests {
         }
         #expect(ingest.tracker.cumulativeSpend("a") == .zero)
         #expect(ingest.metrics.snapshot().framesRejected["truncated"] == 1)
+        #expect(
+            ingest.logLines.lines.contains {
+                $0.contains("level=warn") && $0.contains("reason=truncated") && $0.contains("peer=127.0.0.1:")
+            }, "\(ingest.logLines.lines)")
         try expectStillServing(ingest)
+    }
+
+    @Test("a frame of a type clients do not send is rejected, logged and counted; the connection goes on")
+    func unexpectedFrameType() throws {
+        let ingest = try RunningIngest()
+        let connection = try ingest.connect()
+        try connection.send(Ack(sequence: 3, status: .ok).makeFrame())
+
+        let ack = try #require(try connection.readAck())
+        #expect(ack.status == .rejected && ack.sequence == 0)
+        #expect(ack.message.hasPrefix("unexpected_frame_type"))
+        #expect(ingest.metrics.snapshot().framesRejected["unexpected_frame_type"] == 1)
+        #expect(
+            ingest.logLines.lines.contains {
+                $0.contains("level=warn") && $0.contains("reason=unexpected_frame_type")
+                    && $0.contains("peer=127.0.0.1:")
+            }, "\(ingest.logLines.lines)")
+        #expect(try connection.exchange(Batch(producerID: "p", sequence: 1, events: [spend("a", 1)])).applied == 1)
+    }
+
+    @Test("warnings about one connection's bad input are throttled per connection and the suppressed ones counted")
+    func warningsThrottled() throws {
+        let ingest = try RunningIngest(warningInterval: 3600)
+        let noisy = try ingest.connect()
+        for sequence in 1...5 {
+            let ack = try noisy.exchange(Batch(producerID: "p", sequence: UInt64(sequence), events: [spend("a", -1)]))
+            #expect(ack.rejected == 1)
+        }
+        try noisy.send(Frame(type: .batch, payload: [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]))
+        #expect(try noisy.readAck()?.status == .rejected)
+        let other = try ingest.connect()
+        #expect(try other.exchange(Batch(producerID: "q", sequence: 1, events: [spend("", 1)])).rejected == 1)
+
+        let noisyPeer = "peer=127.0.0.1:\(noisy.socket.localPort) "
+        let otherPeer = "peer=127.0.0.1:\(other.socket.localPort) "
+        func warnings(_ peer: String) -> [String] {
+            ingest.logLines.lines.filter { $0.contains("level=warn") && $0.contains(peer) }
+        }
+        #expect(warnings(noisyPeer).count == 1, "\(warnings(noisyPeer))")
+        #expect(warnings(noisyPeer).first?.contains("reasons=negative_cost suppressed=0") == true)
+        #expect(warnings(otherPeer).count == 1, "\(warnings(otherPeer))")
+
+        // When the connection closes, the count of what was held back is logged.
+        noisy.socket.shutdownWrite()
+        #expect(noisy.isClosedByServer())
+        var closing: [String] = []
+        for _ in 0..<100 where closing.isEmpty {
+            Clock.sleep(for: .milliseconds(10))
+            closing = warnings(noisyPeer).filter { $0.contains("msg=\"connection closed with warnings suppressed\"") }
+        }
+        #expect(closing.first?.contains("suppressed=5") == true, "\(warnings(noisyPeer))")
     }
 
     @Test("idle connections and slow senders time out")

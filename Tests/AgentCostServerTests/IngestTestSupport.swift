@@ -23,7 +23,8 @@ final class RunningIngest: Sendable {
         limits: WireLimits = .default,
         maxConnections: Int = 10_000,
         maximumAgents: Int = 1_000_000,
-        maximumGoals: Int = 10_000
+        maximumGoals: Int = 10_000,
+        warningInterval: Double = 1
     ) throws {
         tracker = try HeartbeatTracker(configuration: TrackerConfiguration(maximumAgents: maximumAgents))
         goals = try GoalService(maximumGoals: maximumGoals)
@@ -33,6 +34,7 @@ final class RunningIngest: Sendable {
         configuration.frameTimeoutSeconds = frameTimeout
         configuration.limits = limits
         configuration.maxConnections = maxConnections
+        configuration.warningIntervalSeconds = warningInterval
         server = IngestServer(
             configuration: configuration,
             applier: BatchApplier(tracker: tracker, goals: goals, metrics: metrics),

@@ -2,7 +2,7 @@
 """Encodes agentcost frames with Python's protobuf and zlib, and writes what each frame means as JSON lines.
 
     encode_batch.py --out FRAMES --expected EXPECTED.jsonl [--scenario codec|valid] [--producer-id ID]
-                    [--first-sequence N] [--token TOKEN]
+                    [--first-sequence N] [--token TOKEN] [--time-unix-nano T]
 
 FRAMES gets the frames back to back, exactly as a client writes them to the connection. EXPECTED gets one JSON
 object per frame, in the same order: {"frame": "hello"|"batch"|"ack", "compressed": bool, ...the message's fields}
@@ -13,7 +13,8 @@ Scenarios:
          subnormals, -0.0, unknown enum numbers, an event without a kind), compressed and plain, plus hellos and
          acks. For codec-level tests: a server would reject some of these events.
   valid  a hello (with --token) and batches a server accepts and applies, for end-to-end tests against a live
-         server; sequences start at --first-sequence.
+         server; sequences start at --first-sequence, event times at --time-unix-nano (default: in November 2023;
+         give a recent time when the server's budget periods must not roll over after the events).
 """
 
 import argparse
@@ -150,25 +151,25 @@ def codec_scenario(producer_id, first_sequence, token):
     return frames
 
 
-def valid_scenario(producer_id, first_sequence, token):
+def valid_scenario(producer_id, first_sequence, token, start=TIME):
     goal = f"{producer_id}-goal"
     frames = [hello(token, producer_id, "agentcost-python-interop/1.0")]
     frames.append(batch(producer_id, first_sequence, [
-        event(TIME, "create_goal", goal_id=goal, name="Interop goal ✓", budget_usd=100.0),
-        event(TIME + 1, "set_budget", agent_id="py-planner-🤖", budget_usd=10.0, period=0, warning_ratio=0.5),
-        event(TIME + 2, "cycle_start", agent_id="py-planner-🤖"),
-        event(TIME + 3, "spend", agent_id="py-planner-🤖", cost_usd=0.0125, goal_id=goal, model="gpt-4o",
+        event(start, "create_goal", goal_id=goal, name="Interop goal ✓", budget_usd=100.0),
+        event(start + 1, "set_budget", agent_id="py-planner-🤖", budget_usd=10.0, period=0, warning_ratio=0.5),
+        event(start + 2, "cycle_start", agent_id="py-planner-🤖"),
+        event(start + 3, "spend", agent_id="py-planner-🤖", cost_usd=0.0125, goal_id=goal, model="gpt-4o",
               input_tokens=1200, output_tokens=340),
-        event(TIME + 4, "cycle_end", agent_id="py-planner-🤖"),
+        event(start + 4, "cycle_end", agent_id="py-planner-🤖"),
     ]))
     frames.append(batch(producer_id, first_sequence + 1, [
-        event(TIME + 10 + index, "spend", agent_id=f"py-agent-{index % 7}", cost_usd=0.001 * (index % 9),
+        event(start + 10 + index, "spend", agent_id=f"py-agent-{index % 7}", cost_usd=0.001 * (index % 9),
               model="gpt-4o-mini", input_tokens=index, output_tokens=index // 2) for index in range(200)
     ], compressed=False))
     frames.append(batch(producer_id, first_sequence + 2, [
-        event(TIME + 300, "set_budget", agent_id="py-planner-🤖", budget_usd=0.01, period=1),
-        event(TIME + 301, "spend", agent_id="py-planner-🤖", cost_usd=0.5),
-        event(TIME + 302, "resume", agent_id="py-planner-🤖", force=True),
+        event(start + 300, "set_budget", agent_id="py-planner-🤖", budget_usd=0.01, period=1),
+        event(start + 301, "spend", agent_id="py-planner-🤖", cost_usd=0.5),
+        event(start + 302, "resume", agent_id="py-planner-🤖", force=True),
     ]))
     return frames
 
@@ -192,10 +193,13 @@ def main(argv=None):
     parser.add_argument("--producer-id", default="python-interop")
     parser.add_argument("--first-sequence", type=int, default=1)
     parser.add_argument("--token", default="")
+    parser.add_argument("--time-unix-nano", type=int, default=TIME, help="the first event's time (valid scenario)")
     args = parser.parse_args(argv)
 
-    scenario = codec_scenario if args.scenario == "codec" else valid_scenario
-    values = scenario(args.producer_id, args.first_sequence, args.token)
+    if args.scenario == "codec":
+        values = codec_scenario(args.producer_id, args.first_sequence, args.token)
+    else:
+        values = valid_scenario(args.producer_id, args.first_sequence, args.token, args.time_unix_nano)
     with open(args.out, "wb") as frames, open(args.expected, "w", encoding="utf-8") as expected:
         for value in values:
             frames.write(encode(value))

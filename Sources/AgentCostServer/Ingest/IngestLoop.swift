@@ -27,6 +27,7 @@ final class IngestLoop: @unchecked Sendable {
     private var pending: [PendingBatch] = []
     private var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
     private var lastSweep = 0.0
+    private var acceptBackoff = AcceptBackoff()
 
     /// Stop reading from a connection whose unsent acks exceed this, until the peer reads them.
     private static let outputHighWater = 1 << 20
@@ -56,8 +57,13 @@ final class IngestLoop: @unchecked Sendable {
         ready.reserveCapacity(256)
 
         while !server.stopping.load(ordering: .acquiring) {
-            epoll.wait(into: &ready, milliseconds: 250)
+            epoll.wait(
+                into: &ready,
+                milliseconds: acceptBackoff.waitMilliseconds(now: Clock.monotonicSeconds(), longest: 250))
             let now = Clock.monotonicSeconds()
+            if acceptBackoff.resumeIfDue(now: now) {
+                watchListener(now: now)
+            }
             for item in ready {
                 if item.descriptor == listener.descriptor {
                     acceptPending(now: now)
@@ -86,7 +92,7 @@ final class IngestLoop: @unchecked Sendable {
             do {
                 accepted = try listener.accept()
             } catch {
-                logger.warn("accept failed", ["err": error])
+                pauseAccepting(after: error, now: now)
                 return
             }
             guard let (socket, peer) = accepted else { return }
@@ -109,6 +115,36 @@ final class IngestLoop: @unchecked Sendable {
             } else {
                 target.inbox.withLock { $0.append((socket, peer)) }
                 target.wake()
+            }
+        }
+    }
+
+    /// Stops watching the listener for a while after `accept` failed: the connection it could not take stays in
+    /// the backlog, so the listener stays ready and watching it would spin (see `AcceptBackoff`).
+    private func pauseAccepting(after error: SystemError, now: Double) {
+        let outOfDescriptors = error.errno == EMFILE || error.errno == ENFILE
+        server.metrics.connectionClosed(outOfDescriptors ? "out_of_descriptors" : "accept_error")
+        epoll.remove(listener.descriptor)
+        guard let suppressed = acceptBackoff.failed(now: now) else { return }
+        logger.warn(
+            outOfDescriptors
+                ? "accept failed: out of file descriptors; raise the open-file limit (LimitNOFILE, ulimit -n) or "
+                    + "lower --ingest.max-connections"
+                : "accept failed",
+            [
+                "err": error, "open": server.metrics.connectionsOpen.load(ordering: .relaxed),
+                "pause": "\(Int(AcceptBackoff.pauseSeconds * 1000))ms", "suppressed": suppressed,
+            ]
+        )
+    }
+
+    private func watchListener(now: Double) {
+        do {
+            try epoll.add(listener.descriptor, [.readable, .exclusive])
+        } catch {
+            // E.g. ENOMEM: try again after another pause.
+            if let suppressed = acceptBackoff.failed(now: now) {
+                logger.warn("cannot watch the listening socket again", ["err": error, "suppressed": suppressed])
             }
         }
     }
@@ -141,6 +177,7 @@ final class IngestLoop: @unchecked Sendable {
             peer: peer,
             limits: server.configuration.limits,
             authenticated: server.configuration.token == nil,
+            warningIntervalSeconds: server.configuration.warningIntervalSeconds,
             now: now
         )
         logger.debug("connection accepted", ["peer": peer, "loop": index])
@@ -221,8 +258,15 @@ final class IngestLoop: @unchecked Sendable {
             }
             if connection.answersRetryLater {
                 // After one RETRY_LATER, every later batch of the connection gets one too, unlogged and unapplied:
-                // applying batch N+1 after refusing N would make N a duplicate when it is sent again.
-                retryLater(connection, sequence: 0, "an earlier batch on this connection was answered RETRY_LATER")
+                // applying batch N+1 after refusing N would make N a duplicate when it is sent again. It is still
+                // decoded, so that the ack names its sequence (0 stays for batches that cannot be read).
+                do {
+                    let sequence = try batchDecoder.decode(frame).sequence
+                    retryLater(
+                        connection, sequence: sequence, "an earlier batch on this connection was answered RETRY_LATER")
+                } catch {
+                    rejectBatch(connection, error)
+                }
                 return
             }
             let receivedAt = Timestamp(nanosecondsSinceEpoch: Clock.realTimeNanoseconds())
@@ -234,10 +278,7 @@ final class IngestLoop: @unchecked Sendable {
                     position = server.durability?.wal.append(batch: bytes, receivedAt: receivedAt)
                 }
             } catch {
-                // The frame was well delimited, so the connection can go on with the next one.
-                server.metrics.frameRejected(error.code.rawValue)
-                logger.warn("batch rejected", ["peer": connection.peer, "reason": error.code, "err": error.message])
-                send(Ack(sequence: 0, status: .rejected, message: error.description), to: connection)
+                rejectBatch(connection, error)
                 return
             }
             let decoded = Clock.monotonicNanoseconds()
@@ -258,7 +299,13 @@ final class IngestLoop: @unchecked Sendable {
             applyDurable()
 
         default:
-            server.metrics.frameRejected(WireError.Code.unexpectedFrameType.rawValue)
+            let reason = WireError.Code.unexpectedFrameType
+            server.metrics.frameRejected(reason.rawValue)
+            if let suppressed = connection.warnings.admit(now: Clock.monotonicSeconds()) {
+                logger.warn(
+                    "frame rejected",
+                    ["peer": connection.peer, "reason": reason, "type": frame.type, "suppressed": suppressed])
+            }
             send(
                 Ack(
                     sequence: 0,
@@ -270,11 +317,33 @@ final class IngestLoop: @unchecked Sendable {
         }
     }
 
+    /// Answers a well-delimited batch frame whose payload cannot be read with REJECTED, sequence 0 (it is unknown);
+    /// the connection goes on with the next frame.
+    private func rejectBatch(_ connection: Connection, _ error: WireError) {
+        server.metrics.frameRejected(error.code.rawValue)
+        if let suppressed = connection.warnings.admit(now: Clock.monotonicSeconds()) {
+            logger.warn(
+                "batch rejected",
+                ["peer": connection.peer, "reason": error.code, "err": error.message, "suppressed": suppressed])
+        }
+        send(Ack(sequence: 0, status: .rejected, message: error.description), to: connection)
+    }
+
     private func apply(_ batch: DecodedBatch, receivedAt: Timestamp, for connection: Connection) {
         let ack = server.applier.apply(batch, receivedAt: receivedAt)
-        if ack.rejected > 0 {
-            logger.debug(
-                "events rejected", ["peer": connection.peer, "sequence": batch.sequence, "rejected": ack.rejected])
+        if ack.rejected > 0, let suppressed = connection.warnings.admit(now: Clock.monotonicSeconds()) {
+            var reasons: [String] = []
+            for rejection in ack.rejections {
+                let code = Rejection.code(of: rejection.reason)
+                if !reasons.contains(code) { reasons.append(code) }
+            }
+            logger.warn(
+                "events rejected",
+                [
+                    "peer": connection.peer, "producer": batch.producerID, "sequence": batch.sequence,
+                    "rejected": ack.rejected, "reasons": reasons.joined(separator: ","), "suppressed": suppressed,
+                ]
+            )
         }
         send(ack, to: connection)
     }
@@ -412,6 +481,11 @@ final class IngestLoop: @unchecked Sendable {
         server.metrics.connectionsOpen.subtract(1, ordering: .relaxed)
         server.metrics.connectionClosed(reason)
         logger.debug("connection closed", ["peer": connection.peer, "reason": reason])
+        if connection.warnings.suppressed > 0 {
+            logger.warn(
+                "connection closed with warnings suppressed",
+                ["peer": connection.peer, "reason": reason, "suppressed": connection.warnings.suppressed])
+        }
 
         epoll.remove(connection.socket.descriptor)
         connections[connection.socket.descriptor] = nil
@@ -499,12 +573,18 @@ final class Connection {
     var answersRetryLater = false
     var readingPaused = false
     var watchingWritable = false
+    /// Bounds the warnings about this connection's bad input to one per interval.
+    var warnings: LogThrottle
 
-    init(socket: Socket, peer: String, limits: WireLimits, authenticated: Bool, now: Double) {
+    init(
+        socket: Socket, peer: String, limits: WireLimits, authenticated: Bool, warningIntervalSeconds: Double,
+        now: Double
+    ) {
         self.socket = socket
         self.peer = peer
         self.decoder = FrameDecoder(limits: limits)
         self.authenticated = authenticated
+        self.warnings = LogThrottle(intervalSeconds: warningIntervalSeconds)
         self.lastActivity = now
     }
 }

@@ -18,8 +18,12 @@ public struct IngestConfiguration: Sendable, Equatable {
     public var limits = WireLimits.default
     /// When set, a connection must open with a hello frame carrying this token.
     public var token: String?
+    /// Warnings about one connection's bad input (rejected batches and events) are logged at most once per this
+    /// many seconds; the next line says how many were suppressed.
+    public var warningIntervalSeconds = 1.0
 
-    public init(listenAddress: ListenAddress, loopCount: Int = 2) {
+    /// Creates settings with `loopCount` loops, by default one per online processor.
+    public init(listenAddress: ListenAddress, loopCount: Int = ProcessLimits.onlineProcessorCount()) {
         self.listenAddress = listenAddress
         self.loopCount = max(1, loopCount)
     }

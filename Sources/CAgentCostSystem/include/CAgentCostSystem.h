@@ -1,5 +1,5 @@
-// Linux system calls that Swift's Glibc module does not expose (epoll, eventfd, accept4), behind small functions
-// with plain, unpacked types. Every function is prefixed `acsys_`.
+// Linux system calls that Swift's Glibc module does not expose (epoll, eventfd, accept4) or exposes awkwardly
+// (sysconf, getrlimit), behind small functions with plain, unpacked types. Every function is prefixed `acsys_`.
 #ifndef C_AGENTCOST_SYSTEM_H
 #define C_AGENTCOST_SYSTEM_H
 
@@ -36,5 +36,13 @@ int acsys_eventfd(void);
 
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int acsys_accept(int listener, void *address, uint32_t *length);
+
+/// sysconf(_SC_NPROCESSORS_ONLN): the processors online now, or -1.
+long acsys_online_processors(void);
+
+/// Raises RLIMIT_NOFILE's soft limit to its hard limit; reports the limits in effect afterwards (RLIM_INFINITY as
+/// UINT64_MAX). Returns 0, or -1 with errno set when the limits cannot be read or set (the limits then hold what
+/// was in effect before).
+int acsys_raise_open_file_limit(uint64_t *soft, uint64_t *hard);
 
 #endif
