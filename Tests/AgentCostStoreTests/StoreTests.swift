@@ -165,6 +165,9 @@ struct StoreTests {
         let error = #expect(throws: StoreError.self) { try replayAll(directory.path) }
         #expect(error?.code == .corruptSnapshot)
         #expect(error?.message.contains(written.path) == true)
+        // The advice is what is safe: the logs before a snapshot are gone, so removing it alone would lose state.
+        #expect(error?.message.contains("Restore the whole data directory from a backup") == true)
+        #expect(error?.message.contains("Do not remove the snapshot alone") == true)
     }
 
     @Test("a full disk fails the group: its records are reported failed, appends are refused, then it recovers")
