@@ -73,9 +73,9 @@ public final class Durability: Sendable {
         generation > barrier.load(ordering: .acquiring)
     }
 
-    /// Counts an applied record toward the next snapshot.
-    func recordApplied(_ position: WriteAheadLog.Position) {
-        wal.finished(position)
+    /// Counts a finished record (applied, or answered RETRY_LATER when its write failed) toward the next snapshot.
+    func recordFinished(_ position: WriteAheadLog.Position, applied: Bool) {
+        wal.finished(position, applied: applied)
         if recordsSinceSnapshot.add(1, ordering: .relaxed).newValue == snapshotRecords {
             wakeSnapshotter.signal()
         }

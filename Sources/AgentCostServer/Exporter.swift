@@ -192,7 +192,7 @@ public final class Exporter: Sendable {
                 }
                 _ = applier.apply(batch, receivedAt: record.receivedAt)
             })
-        durability.wal.begin(generation: outcome.generation)
+        durability.wal.begin(generation: outcome.generation, records: outcome.recordsInGeneration)
         logger.info(
             "state recovered",
             [
@@ -226,13 +226,15 @@ public final class Exporter: Sendable {
         guard let position = durability.wal.append(batch: bytes[...], receivedAt: receivedAt) else {
             throw OperatorWriteError(durability.wal.failure ?? "the write-ahead log is not accepting records")
         }
-        defer { durability.recordApplied(position) }
+        var applied = false
+        defer { durability.recordFinished(position, applied: applied) }
         guard durability.wal.waitUntilResolved(position) == .durable else {
             throw OperatorWriteError(durability.wal.failure ?? "the write-ahead log could not be written")
         }
         while durability.isHeld(position.generation) {
             Clock.sleep(for: .milliseconds(1))
         }
+        applied = true
         return applier.apply(decoded, receivedAt: receivedAt)
     }
 

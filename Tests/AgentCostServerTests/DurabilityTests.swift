@@ -23,6 +23,13 @@ func makeExporter(dataDirectory: String, logSink: Logger.Sink? = nil) throws -> 
     return (exporter, try exporter.start())
 }
 
+/// `agentcost_storage_wal_failures_total{reason=…}` as the exporter's `/metrics` shows it.
+func walFailures(_ api: OperatorClient, reason: String) throws -> Int {
+    let prefix = "agentcost_storage_wal_failures_total{reason=\"\(reason)\"} "
+    let line = try #require(try api.metrics().text.split(separator: "\n").first { $0.hasPrefix(prefix) })
+    return try #require(Int(line.dropFirst(prefix.count)))
+}
+
 @Suite("Durable state through the whole exporter")
 struct DurabilityTests {
     @Test("acknowledged batches, budgets, pauses, goals and producer sequences survive a restart")
@@ -113,12 +120,25 @@ struct DurabilityTests {
         let api = OperatorClient(address: ListenAddress(host: "127.0.0.1", port: ports.web))
         #expect(try api.send("GET", "/-/healthy").status == 200)
         #expect(try api.metrics().text.contains("\nagentcost_storage_writable 0\n"))
-        #expect(lines.lines.contains { $0.contains("write-ahead log failed") && $0.contains("No space left") })
+        #expect(try walFailures(api, reason: "enospc") >= 1)
+        #expect(try walFailures(api, reason: "erofs") == 0)
+        #expect(lines.lines.contains { $0.contains("write-ahead log failed") && $0.contains("reason=enospc") })
         #expect(try api.setBudget("a", dollars: "5").status == 503)
 
-        // Space again: a new connection's batches are stored and applied.
+        // Still full after the probe delay: the probes fail, so nothing is accepted and the metric stays 0.
+        Clock.sleep(for: .milliseconds(2300))
+        #expect(try api.metrics().text.contains("\nagentcost_storage_writable 0\n"))
+        #expect(try walFailures(api, reason: "enospc") >= 2)
+        let stillFull = try TestConnection(port: ports.ingest).exchange(
+            Batch(producerID: "p", sequence: 1, events: [spend("a", 1)]))
+        #expect(stillFull.status == .retryLater)
+        #expect(exporter.tracker.cumulativeSpend("a") == .zero)
+
+        // Space again: a probe succeeds on its own, then a new connection's batches are stored and applied.
         try FileSystem.remove(directory + "/" + WriteAheadLog.fileName(generation: 1))
         Clock.sleep(for: .milliseconds(1700))
+        #expect(try api.metrics().text.contains("\nagentcost_storage_writable 1\n"))
+        #expect(lines.lines.contains { $0.contains("the write-ahead log can be written again") })
         let fresh = try TestConnection(port: ports.ingest)
         let stored = try fresh.exchange(Batch(producerID: "p", sequence: 1, events: [spend("a", 1)]))
         #expect(stored.status == .ok && stored.applied == 1)
@@ -143,12 +163,16 @@ struct DurabilityTests {
             Batch(producerID: "p", sequence: 1, events: [spend("a", 1)]))
         #expect(refused.status == .retryLater)
         #expect(refused.message.contains("Operation not permitted"))
+        let api = OperatorClient(address: ListenAddress(host: "127.0.0.1", port: ports.web))
+        #expect(try walFailures(api, reason: "eperm") >= 1)
+        #expect(try walFailures(api, reason: "enospc") == 0)
 
         _ = system("chattr -i '\(directory)'")
         Clock.sleep(for: .milliseconds(1700))
         let stored = try TestConnection(port: ports.ingest).exchange(
             Batch(producerID: "p", sequence: 1, events: [spend("a", 1)]))
         #expect(stored.status == .ok)
+        #expect(try api.metrics().text.contains("\nagentcost_storage_writable 1\n"))
     }
 
     @Test("a corrupted snapshot stops the start with an error naming the file")

@@ -304,7 +304,7 @@ final class IngestLoop: @unchecked Sendable {
                 let reason = durability.wal.failure ?? "the write-ahead log could not be written"
                 retryLater(next.connection, sequence: next.batch.sequence, reason)
             }
-            durability.recordApplied(next.position)
+            durability.recordFinished(next.position, applied: status == .durable)
             if !touched.contains(where: { $0 === next.connection }) { touched.append(next.connection) }
         }
         for connection in touched where connections[connection.socket.descriptor] === connection {
