@@ -81,8 +81,13 @@ public final class Durability: Sendable {
         }
     }
 
-    /// Whether batches were applied since the latest snapshot.
+    /// Whether batches were applied since the latest snapshot (replayed ones included).
     var hasUnsnapshottedRecords: Bool { recordsSinceSnapshot.load(ordering: .relaxed) > 0 }
+
+    /// Counts records replayed at start toward the next snapshot, so that a clean stop folds them in.
+    func noteReplayed(_ count: Int) {
+        recordsSinceSnapshot.add(count, ordering: .relaxed)
+    }
 
     /// Whether the log and snapshot threads run (between `start` and `stop`).
     var isRunning: Bool { snapshotter.withLock { $0 != nil } }

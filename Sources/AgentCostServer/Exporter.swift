@@ -26,6 +26,7 @@ public final class Exporter: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let ready = Atomic<Bool>(false)
     private let replaying: ReplayFlag
+    private let recovered = Mutex<Recovery.Outcome?>(nil)
 
     /// Whether the write-ahead log is being replayed; shared with the event handlers made before `self` exists.
     private final class ReplayFlag: Sendable {
@@ -107,13 +108,28 @@ public final class Exporter: Sendable {
         public let web: UInt16
     }
 
-    /// Starts the webhook delivery threads, the budget clock, the HTTP server and the ingest listener, in that
-    /// order; on failure, stops what started.
+    /// Recovers the state from `--data.dir` first (the latest snapshot, then the write-ahead log after it), and
+    /// only then starts the log, the webhook delivery threads, the budget clock, the HTTP server and the ingest
+    /// listener, in that order: nothing is served from a half-rebuilt state, and the clock cannot move a budget
+    /// period on before the records that belong to the old one are replayed. On failure, stops what started.
     @discardableResult
     public func start() throws(ExporterStartError) -> BoundPorts {
         do {
+            try recover()
+            try durability.start { [self] in captureState() }
+        } catch let error as StoreError {
+            stop()
+            throw ExporterStartError(error.message)
+        } catch {
+            stop()
+            throw ExporterStartError(
+                "cannot start the write-ahead log in --data.dir=\(configuration.dataDirectory): \(error)")
+        }
+
+        do {
             try webhooks?.start()
         } catch {
+            stop()
             throw ExporterStartError("cannot start webhook delivery: \(error.message)")
         }
 
@@ -141,18 +157,6 @@ public final class Exporter: Sendable {
         }
         web.withLock { $0 = server }
 
-        do {
-            try recover()
-            try durability.start { [self] in captureState() }
-        } catch let error as StoreError {
-            stop()
-            throw ExporterStartError(error.message)
-        } catch {
-            stop()
-            throw ExporterStartError(
-                "cannot start the write-ahead log in --data.dir=\(configuration.dataDirectory): \(error)")
-        }
-
         let ingestPort: UInt16
         do {
             ingestPort = try ingest.start()
@@ -168,6 +172,7 @@ public final class Exporter: Sendable {
     /// Loads the latest snapshot and replays the write-ahead log after it, before any traffic is taken.
     private func recover() throws(StoreError) {
         let started = Clock.monotonicSeconds()
+        logger.info("recovering state", ["data_dir": configuration.dataDirectory])
         let decoder = BatchDecoder(limits: configuration.ingestLimits)
         replaying.value.store(true, ordering: .releasing)
         defer { replaying.value.store(false, ordering: .releasing) }
@@ -193,6 +198,8 @@ public final class Exporter: Sendable {
                 _ = applier.apply(batch, receivedAt: record.receivedAt)
             })
         durability.wal.begin(generation: outcome.generation, records: outcome.recordsInGeneration)
+        durability.noteReplayed(outcome.recordsReplayed)
+        recovered.withLock { $0 = outcome }
         logger.info(
             "state recovered",
             [
@@ -201,6 +208,11 @@ public final class Exporter: Sendable {
                 "log_files": outcome.logFiles, "records_replayed": outcome.recordsReplayed,
                 "tails_cut": outcome.tailsCut, "seconds": Clock.monotonicSeconds() - started,
             ])
+    }
+
+    /// What recovery found and did at the latest start; nil before it ran.
+    package var recovery: Recovery.Outcome? {
+        recovered.withLock { $0 }
     }
 
     /// Applies an operator's change (a budget, a resume, a goal) the way ingest applies a batch: logged and durable
@@ -257,13 +269,23 @@ public final class Exporter: Sendable {
             webhooks: webhooks?.metrics)
     }
 
-    /// Stops taking new work, finishes what is in flight, stops the clock, and then the webhook threads (events
-    /// not yet delivered stay in the outbox for the next start).
+    /// Stops taking new work, finishes what is in flight, writes a snapshot (so the next start replays nothing),
+    /// stops the clock, and then the webhook threads (events not yet delivered stay in the outbox for the next
+    /// start).
     public func stop() {
+        stop(writingSnapshot: true)
+    }
+
+    /// Stops like a crash would leave the data directory: no final snapshot, so the next start replays the
+    /// write-ahead log. For tests and benchmarks of recovery.
+    package func abandon() {
+        stop(writingSnapshot: false)
+    }
+
+    private func stop(writingSnapshot: Bool) {
         ready.store(false, ordering: .releasing)
         ingest.shutdown()
-        if durability.isRunning, durability.hasUnsnapshottedRecords {
-            // A clean stop leaves a snapshot, so the next start replays nothing.
+        if writingSnapshot, durability.isRunning, durability.hasUnsnapshottedRecords {
             writeSnapshot()
         }
         web.withLock { server in

@@ -1,6 +1,7 @@
 import AgentCostCore
 import AgentCostHTTP
 import AgentCostLog
+import AgentCostStore
 import AgentCostSystem
 import AgentCostWebhooks
 import AgentCostWire
@@ -45,6 +46,16 @@ private final class RecordingReceiver: Sendable {
     func stop() {
         server.stop()
     }
+}
+
+/// An exporter on loopback ports with one orchestrator target (pauses only).
+private func webhookConfiguration(directory: String, orchestratorURL: String) -> ExporterConfiguration {
+    var configuration = ExporterConfiguration()
+    configuration.webListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
+    configuration.ingestListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
+    configuration.dataDirectory = directory
+    configuration.webhookOrchestratorURL = orchestratorURL
+    return configuration
 }
 
 @Suite("Webhooks wired into the exporter", .serialized)
@@ -127,11 +138,7 @@ struct ExporterWebhookTests {
         defer { orchestrator.stop() }
         let directory = "/tmp/agentcost-exporter-webhooks-\(UInt64.random(in: 0...UInt64.max))"
         defer { FileSystem.removeTree(directory) }
-        var configuration = ExporterConfiguration()
-        configuration.webListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
-        configuration.ingestListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
-        configuration.dataDirectory = directory
-        configuration.webhookOrchestratorURL = orchestrator.url
+        let configuration = webhookConfiguration(directory: directory, orchestratorURL: orchestrator.url)
 
         let first = try Exporter(configuration: configuration, logger: Logger(component: "test", level: .error))
         let ports = try first.start()
@@ -139,12 +146,15 @@ struct ExporterWebhookTests {
             Batch(producerID: "p", sequence: 1, events: [budget("a", 1), spend("a", 1.5)]))
         #expect(ack.pausedAgents == ["a"])
         #expect(orchestrator.waitFor(1).count == 1)
-        first.stop()
+        Clock.sleep(for: .milliseconds(50))  // the delivered marker reaches the outbox
+        first.abandon()
 
-        // The restart replays the batch from the write-ahead log: the agent is paused again, silently.
+        // A crash leaves no snapshot: the restart replays the batch from the write-ahead log, and the agent is
+        // paused again. The pause was taken into the outbox (and delivered) before, so it is not sent again.
         let second = try Exporter(configuration: configuration, logger: Logger(component: "test", level: .error))
         _ = try second.start()
         defer { second.stop() }
+        #expect(second.recovery?.recordsReplayed == 1)
         #expect(second.tracker.isPaused("a"))
         #expect(orchestrator.waitFor(2, timeout: 1).count == 1)
     }
