@@ -92,10 +92,14 @@ public final class Durability: Sendable {
     /// Whether the log and snapshot threads run (between `start` and `stop`).
     var isRunning: Bool { snapshotter.withLock { $0 != nil } }
 
-    /// Starts the log's flusher and the snapshot thread; `capture` gathers the state at a cut.
-    func start(capture: @escaping @Sendable () -> StateCapture) throws(SystemError) {
+    /// Starts the log's flusher and the snapshot thread; `capture` gathers the state at a cut, and `afterCut` learns
+    /// that every record before the given coordinate has been applied (the start of the next generation).
+    func start(
+        capture: @escaping @Sendable () -> StateCapture,
+        afterCut: @escaping @Sendable (LogCoordinate) -> Void = { _ in }
+    ) throws(SystemError) {
         try wal.start()
-        let thread = try OSThread { [self] in runSnapshots(capture: capture) }
+        let thread = try OSThread { [self] in runSnapshots(capture: capture, afterCut: afterCut) }
         snapshotter.withLock { $0 = thread }
     }
 
@@ -117,18 +121,18 @@ public final class Durability: Sendable {
         let producers: [String: UInt64]
     }
 
-    private func runSnapshots(capture: @Sendable () -> StateCapture) {
+    private func runSnapshots(capture: @Sendable () -> StateCapture, afterCut: @Sendable (LogCoordinate) -> Void) {
         while !stopping.load(ordering: .acquiring) {
             _ = wakeSnapshotter.wait(timeout: .now() + .milliseconds(Int(snapshotInterval * 1000)))
             guard !stopping.load(ordering: .acquiring), recordsSinceSnapshot.load(ordering: .relaxed) > 0 else {
                 continue
             }
-            takeSnapshot(capture: capture)
+            takeSnapshot(capture: capture, afterCut: afterCut)
         }
     }
 
     /// Cuts and writes one snapshot now.
-    func takeSnapshot(capture: @Sendable () -> StateCapture) {
+    func takeSnapshot(capture: () -> StateCapture, afterCut: (LogCoordinate) -> Void = { _ in }) {
         let started = Clock.monotonicSeconds()
 
         // The cut: everything of the ended generation applied, nothing of the next one.
@@ -140,6 +144,7 @@ public final class Durability: Sendable {
         barrier.store(.max, ordering: .releasing)
         notifyListeners()
         let cutSeconds = Clock.monotonicSeconds() - started
+        afterCut(LogCoordinate(generation: ended + 1, record: 0))
 
         do {
             let written = try SnapshotFile.write(

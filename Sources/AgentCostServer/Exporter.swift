@@ -25,14 +25,8 @@ public final class Exporter: Sendable {
     private let clock = Mutex<OSThread?>(nil)
     private let stopping = Atomic<Bool>(false)
     private let ready = Atomic<Bool>(false)
-    private let replaying: ReplayFlag
+    private let replaying = Atomic<Bool>(false)
     private let recovered = Mutex<Recovery.Outcome?>(nil)
-
-    /// Whether the write-ahead log is being replayed; shared with the event handlers made before `self` exists.
-    private final class ReplayFlag: Sendable {
-        let value = Atomic<Bool>(false)
-        var isSet: Bool { value.load(ordering: .acquiring) }
-    }
     private let web = Mutex<HTTPServer?>(nil)
     private let apiToken: String?
 
@@ -62,22 +56,30 @@ public final class Exporter: Sendable {
         }
         self.webhooks = webhooks
 
-        // Events replayed from the write-ahead log at start are history: they were delivered before the restart
-        // (or sit in the webhook outbox), so they feed the metrics but send nothing.
-        let replaying = ReplayFlag()
-        self.replaying = replaying
+        // Every tracker and goal event feeds the webhooks; one set off by applying a write-ahead log record (live,
+        // or replayed at start) carries the record's coordinate, so that the dispatcher can give it an id that is
+        // the same on every replay and knows whether a replayed one may have been lost in a crash.
+        let durability = Durability(
+            directory: configuration.dataDirectory, generation: 1, syncPolicy: configuration.walSync,
+            snapshotInterval: configuration.snapshotIntervalSeconds, snapshotRecords: configuration.snapshotRecords,
+            logger: logger.child("storage"))
+        self.durability = durability
+        let wal = durability.wal
+        @Sendable func origin() -> EventOrigin? {
+            ApplyingRecord.current?.nextOrigin(appliedBefore: wal.appliedBefore)
+        }
         do {
             tracker = try HeartbeatTracker(
                 configuration: configuration.tracker,
                 eventHandler: { event in
                     metrics.observe(event)
-                    if !replaying.isSet { webhooks?.handle(event) }
+                    webhooks?.handle(event, origin: origin())
                 })
             goals = try GoalService(
                 defaultWarningRatio: configuration.tracker.defaultWarningRatio,
                 maximumGoals: configuration.maximumGoals,
                 eventHandler: { event in
-                    if !replaying.isSet { webhooks?.handle(event) }
+                    webhooks?.handle(event, origin: origin())
                 }
             )
         } catch {
@@ -86,16 +88,13 @@ public final class Exporter: Sendable {
         ingestMetrics = IngestMetrics()
         applier = BatchApplier(tracker: tracker, goals: goals, metrics: ingestMetrics)
         apiToken = try configuration.readAPIToken()
-        durability = Durability(
-            directory: configuration.dataDirectory, generation: 1, syncPolicy: configuration.walSync,
-            snapshotInterval: configuration.snapshotIntervalSeconds, snapshotRecords: configuration.snapshotRecords,
-            logger: logger.child("storage"))
         ingest = IngestServer(
             configuration: try configuration.makeIngestConfiguration(),
             applier: applier,
             metrics: ingestMetrics,
             logger: logger,
-            durability: durability
+            durability: durability,
+            tracesEventOrigins: webhooks != nil
         )
     }
 
@@ -116,7 +115,9 @@ public final class Exporter: Sendable {
     public func start() throws(ExporterStartError) -> BoundPorts {
         do {
             try recover()
-            try durability.start { [self] in captureState() }
+            try durability.start(
+                capture: { [self] in captureState() },
+                afterCut: { [webhooks] cut in webhooks?.markApplied(before: cut) })
         } catch let error as StoreError {
             stop()
             throw ExporterStartError(error.message)
@@ -174,8 +175,8 @@ public final class Exporter: Sendable {
         let started = Clock.monotonicSeconds()
         logger.info("recovering state", ["data_dir": configuration.dataDirectory])
         let decoder = BatchDecoder(limits: configuration.ingestLimits)
-        replaying.value.store(true, ordering: .releasing)
-        defer { replaying.value.store(false, ordering: .releasing) }
+        replaying.store(true, ordering: .releasing)
+        defer { replaying.store(false, ordering: .releasing) }
         let outcome = try Recovery.recover(
             directory: configuration.dataDirectory,
             logger: logger.child("storage"),
@@ -195,10 +196,17 @@ public final class Exporter: Sendable {
                     logger.error("skipped a write-ahead log record that does not decode", ["bytes": record.batch.count])
                     return
                 }
-                _ = applier.apply(batch, receivedAt: record.receivedAt)
+                if webhooks != nil {
+                    ApplyingRecord.$current.withValue(ApplyingRecord(record.coordinate, replayed: true)) {
+                        _ = applier.apply(batch, receivedAt: record.receivedAt)
+                    }
+                } else {
+                    _ = applier.apply(batch, receivedAt: record.receivedAt)
+                }
             })
         durability.wal.begin(generation: outcome.generation, records: outcome.recordsInGeneration)
         durability.noteReplayed(outcome.recordsReplayed)
+        webhooks?.replayEnded(appliedBefore: durability.wal.appliedBefore)
         recovered.withLock { $0 = outcome }
         logger.info(
             "state recovered",
@@ -247,20 +255,26 @@ public final class Exporter: Sendable {
             Clock.sleep(for: .milliseconds(1))
         }
         applied = true
-        return applier.apply(decoded, receivedAt: receivedAt)
+        guard webhooks != nil else {
+            return applier.apply(decoded, receivedAt: receivedAt)
+        }
+        return ApplyingRecord.$current.withValue(ApplyingRecord(position.coordinate, replayed: false)) {
+            applier.apply(decoded, receivedAt: receivedAt)
+        }
     }
 
     /// Cuts and writes a snapshot now (the snapshot thread does this on its own schedule).
     public func writeSnapshot() {
-        durability.takeSnapshot { [self] in captureState() }
+        durability.takeSnapshot(
+            capture: { captureState() }, afterCut: { [webhooks] cut in webhooks?.markApplied(before: cut) })
     }
 
     private func captureState() -> Durability.StateCapture {
         Durability.StateCapture(agents: tracker.capture(), goals: goals.records(), producers: applier.ledger.snapshot())
     }
 
-    /// True while the write-ahead log is being replayed at start: events then are history, not news (no webhooks).
-    public var isReplaying: Bool { replaying.isSet }
+    /// True while the write-ahead log is being replayed at start.
+    public var isReplaying: Bool { replaying.load(ordering: .acquiring) }
 
     /// The `/metrics` body in the given format.
     public func renderMetrics(format: ExpositionFormat) -> [UInt8] {
