@@ -215,7 +215,7 @@ struct StoreTests {
             Issue.record("cannot mount a tmpfs (needs root); cannot fill a file system")
             return
         }
-        defer { _ = system("umount '\(mountPoint.path)'") }
+        defer { #expect(system("umount '\(mountPoint.path)'") == 0, "the tmpfs is still busy: a file left open") }
         let directory = mountPoint.path + "/data"
         let filler = mountPoint.path + "/filler"
         #expect(system("head -c 40960 /dev/zero > '\(filler)' 2>/dev/null") == 0)
@@ -242,7 +242,9 @@ struct StoreTests {
         #expect(log.statistics.failureReason == .enospc)
         try #require(durable.count > 2 && durable.count < 100)
         let path = directory + "/" + WriteAheadLog.fileName(generation: 1)
-        let framed = RecordFraming.read(try DataFile.open(path, .read).readAll())
+        let file = try DataFile.open(path, .read)
+        let framed = RecordFraming.read(try file.readAll())
+        file.close()
         #expect(framed.problem == nil, "the failed group was left in the file: \(framed.problem ?? "")")
         #expect(framed.records.count == durable.count)
 
