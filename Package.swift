@@ -82,7 +82,7 @@ let package = Package(
             name: "AgentCostWebhooks",
             dependencies: [
                 "AgentCostCore", "AgentCostLog", "AgentCostWire", "AgentCostSystem", "AgentCostJSON",
-                "AgentCostExposition", "CCurl", "COpenSSL",
+                "AgentCostExposition", "AgentCostStore", "CCurl", "COpenSSL",
             ],
             swiftSettings: strictSwift6
         ),
@@ -165,7 +165,10 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentCostWebhooksTests",
-            dependencies: ["AgentCostWebhooks", "AgentCostHTTP", "AgentCostLog", "AgentCostSystem", "AgentCostCore"],
+            dependencies: [
+                "AgentCostWebhooks", "AgentCostHTTP", "AgentCostLog", "AgentCostSystem", "AgentCostCore",
+                "AgentCostStore",
+            ],
             swiftSettings: strictSwift6
         ),
         .testTarget(name: "AgentCostCoreTests", dependencies: ["AgentCostCore"], swiftSettings: strictSwift6),

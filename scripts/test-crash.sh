@@ -116,6 +116,18 @@ while [ "$rounds" -eq 0 ] || [ "$kills" -lt "$kills_wanted" ]; do
 done
 expected_state "$rounds"
 
+# A last SIGKILL and restart, so that the batches acknowledged since the previous restart are checked as recovered
+# from disk, not as the live process holds them.
+if [ -n "$exporter_pid" ]; then
+    { kill -9 "$exporter_pid"; wait "$exporter_pid"; } 2>/dev/null || true
+    kills=$((kills + 1))
+    listening=$(grep -c 'msg="ingest listening"' "$work/exporter.log")
+    start_exporter
+    wait_until_listening "$listening"
+fi
+final_recovery=$(grep 'msg="state recovered"' "$work/exporter.log" | tail -1)
+echo "final restart: ${final_recovery#*msg=\"state recovered\" }"
+
 failures=0
 passes=0
 check() {
@@ -126,6 +138,8 @@ check "the exporter was killed with SIGKILL $kills times (at least $kills_wanted
 check "every batch of $rounds rounds was acknowledged in the end" "$replays_complete"
 check "recovery replayed log records and loaded snapshots across the restarts" \
     "grep -q 'msg=\"snapshot written\"' '$work/exporter.log' && grep -q 'records_replayed=[1-9]' '$work/exporter.log'"
+check "the state below was recovered from disk (snapshot or log) after a final SIGKILL" \
+    "[ $starts -eq $((kills + 1)) ] && [[ '$final_recovery' =~ (agents=[1-9]|records_replayed=[1-9]) ]]"
 
 state_is_exact() {
     python3 - "$work" "$web_port" <<'PY'

@@ -27,8 +27,9 @@ func benchmarkStorage(framesPerConnection: Int) throws {
 
     let restart = try measureRestart(agents: 100_000)
     print(
-        "  restart with \(restart.agents) agents: \(fixed(restart.seconds, 2)) s (snapshot of "
-            + "\(fixed(Double(restart.snapshotBytes) / 1_048_576, 1)) MiB, plus \(restart.records) log records replayed)"
+        "  restart with \(restart.agents) agents after a crash: \(fixed(restart.seconds, 2)) s (snapshot of "
+            + "\(fixed(Double(restart.snapshotBytes) / 1_048_576, 1)) MiB, plus \(restart.recordsReplayed) log records "
+            + "replayed)"
     )
 }
 
@@ -104,11 +105,14 @@ private func measureAckLatency(batches: Int) throws -> (p50: Double, p99: Double
     return (latencies[latencies.count / 2], latencies[latencies.count * 99 / 100])
 }
 
-private func measureRestart(agents: Int) throws -> (agents: Int, seconds: Double, snapshotBytes: Int, records: Int) {
+private func measureRestart(agents: Int) throws -> (
+    agents: Int, seconds: Double, snapshotBytes: Int, recordsReplayed: Int
+) {
     let directory = temporaryDataDirectory()
     defer { FileSystem.removeTree(directory) }
 
-    // A fleet written into a snapshot, then more batches in the log after it.
+    // A fleet written into a snapshot, then more batches in the log after it, then a crash: stopped without the
+    // final snapshot a clean stop writes, so that the restart has the log to replay.
     let (first, _) = try startExporter(directory: directory, sync: .group)
     try populate(first.tracker, agents: agents)
     first.writeSnapshot()
@@ -117,7 +121,7 @@ private func measureRestart(agents: Int) throws -> (agents: Int, seconds: Double
         _ = try first.applyOperatorEvent(
             Event(timeUnixNano: 0, .spend(Spend(agentID: "agent-\(index)", costUSD: 0.01))))
     }
-    first.stop()
+    first.abandon()
     let snapshotBytes = try FileSystem.list(directory).filter { $0.hasPrefix("snapshot-") }.reduce(0) {
         $0 + ((try? DataFile.open(directory + "/" + $1, .read).size()) ?? 0)
     }
@@ -128,6 +132,11 @@ private func measureRestart(agents: Int) throws -> (agents: Int, seconds: Double
     guard second.tracker.agentCount == agents else {
         throw BenchmarkError("restart found \(second.tracker.agentCount) agents, expected \(agents)")
     }
+    let replayed = second.recovery?.recordsReplayed ?? 0
     second.stop()
-    return (agents, seconds, snapshotBytes, records)
+    guard replayed == records else {
+        throw BenchmarkError(
+            "restart replayed \(replayed) log records, expected the \(records) written after the snapshot")
+    }
+    return (agents, seconds, snapshotBytes, replayed)
 }

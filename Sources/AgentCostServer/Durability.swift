@@ -73,24 +73,33 @@ public final class Durability: Sendable {
         generation > barrier.load(ordering: .acquiring)
     }
 
-    /// Counts an applied record toward the next snapshot.
-    func recordApplied(_ position: WriteAheadLog.Position) {
-        wal.finished(position)
+    /// Counts a finished record (applied, or answered RETRY_LATER when its write failed) toward the next snapshot.
+    func recordFinished(_ position: WriteAheadLog.Position, applied: Bool) {
+        wal.finished(position, applied: applied)
         if recordsSinceSnapshot.add(1, ordering: .relaxed).newValue == snapshotRecords {
             wakeSnapshotter.signal()
         }
     }
 
-    /// Whether batches were applied since the latest snapshot.
+    /// Whether batches were applied since the latest snapshot (replayed ones included).
     var hasUnsnapshottedRecords: Bool { recordsSinceSnapshot.load(ordering: .relaxed) > 0 }
+
+    /// Counts records replayed at start toward the next snapshot, so that a clean stop folds them in.
+    func noteReplayed(_ count: Int) {
+        recordsSinceSnapshot.add(count, ordering: .relaxed)
+    }
 
     /// Whether the log and snapshot threads run (between `start` and `stop`).
     var isRunning: Bool { snapshotter.withLock { $0 != nil } }
 
-    /// Starts the log's flusher and the snapshot thread; `capture` gathers the state at a cut.
-    func start(capture: @escaping @Sendable () -> StateCapture) throws(SystemError) {
+    /// Starts the log's flusher and the snapshot thread; `capture` gathers the state at a cut, and `afterCut` learns
+    /// that every record before the given coordinate has been applied (the start of the next generation).
+    func start(
+        capture: @escaping @Sendable () -> StateCapture,
+        afterCut: @escaping @Sendable (LogCoordinate) -> Void = { _ in }
+    ) throws(SystemError) {
         try wal.start()
-        let thread = try OSThread { [self] in runSnapshots(capture: capture) }
+        let thread = try OSThread { [self] in runSnapshots(capture: capture, afterCut: afterCut) }
         snapshotter.withLock { $0 = thread }
     }
 
@@ -112,18 +121,18 @@ public final class Durability: Sendable {
         let producers: [String: UInt64]
     }
 
-    private func runSnapshots(capture: @Sendable () -> StateCapture) {
+    private func runSnapshots(capture: @Sendable () -> StateCapture, afterCut: @Sendable (LogCoordinate) -> Void) {
         while !stopping.load(ordering: .acquiring) {
             _ = wakeSnapshotter.wait(timeout: .now() + .milliseconds(Int(snapshotInterval * 1000)))
             guard !stopping.load(ordering: .acquiring), recordsSinceSnapshot.load(ordering: .relaxed) > 0 else {
                 continue
             }
-            takeSnapshot(capture: capture)
+            takeSnapshot(capture: capture, afterCut: afterCut)
         }
     }
 
     /// Cuts and writes one snapshot now.
-    func takeSnapshot(capture: @Sendable () -> StateCapture) {
+    func takeSnapshot(capture: () -> StateCapture, afterCut: (LogCoordinate) -> Void = { _ in }) {
         let started = Clock.monotonicSeconds()
 
         // The cut: everything of the ended generation applied, nothing of the next one.
@@ -135,6 +144,7 @@ public final class Durability: Sendable {
         barrier.store(.max, ordering: .releasing)
         notifyListeners()
         let cutSeconds = Clock.monotonicSeconds() - started
+        afterCut(LogCoordinate(generation: ended + 1, record: 0))
 
         do {
             let written = try SnapshotFile.write(

@@ -25,13 +25,8 @@ public final class Exporter: Sendable {
     private let clock = Mutex<OSThread?>(nil)
     private let stopping = Atomic<Bool>(false)
     private let ready = Atomic<Bool>(false)
-    private let replaying: ReplayFlag
-
-    /// Whether the write-ahead log is being replayed; shared with the event handlers made before `self` exists.
-    private final class ReplayFlag: Sendable {
-        let value = Atomic<Bool>(false)
-        var isSet: Bool { value.load(ordering: .acquiring) }
-    }
+    private let replaying = Atomic<Bool>(false)
+    private let recovered = Mutex<Recovery.Outcome?>(nil)
     private let web = Mutex<HTTPServer?>(nil)
     private let apiToken: String?
 
@@ -61,22 +56,30 @@ public final class Exporter: Sendable {
         }
         self.webhooks = webhooks
 
-        // Events replayed from the write-ahead log at start are history: they were delivered before the restart
-        // (or sit in the webhook outbox), so they feed the metrics but send nothing.
-        let replaying = ReplayFlag()
-        self.replaying = replaying
+        // Every tracker and goal event feeds the webhooks; one set off by applying a write-ahead log record (live,
+        // or replayed at start) carries the record's coordinate, so that the dispatcher can give it an id that is
+        // the same on every replay and knows whether a replayed one may have been lost in a crash.
+        let durability = Durability(
+            directory: configuration.dataDirectory, generation: 1, syncPolicy: configuration.walSync,
+            snapshotInterval: configuration.snapshotIntervalSeconds, snapshotRecords: configuration.snapshotRecords,
+            logger: logger.child("storage"))
+        self.durability = durability
+        let wal = durability.wal
+        @Sendable func origin() -> EventOrigin? {
+            ApplyingRecord.current?.nextOrigin(appliedBefore: wal.appliedBefore)
+        }
         do {
             tracker = try HeartbeatTracker(
                 configuration: configuration.tracker,
                 eventHandler: { event in
                     metrics.observe(event)
-                    if !replaying.isSet { webhooks?.handle(event) }
+                    webhooks?.handle(event, origin: origin())
                 })
             goals = try GoalService(
                 defaultWarningRatio: configuration.tracker.defaultWarningRatio,
                 maximumGoals: configuration.maximumGoals,
                 eventHandler: { event in
-                    if !replaying.isSet { webhooks?.handle(event) }
+                    webhooks?.handle(event, origin: origin())
                 }
             )
         } catch {
@@ -85,16 +88,13 @@ public final class Exporter: Sendable {
         ingestMetrics = IngestMetrics()
         applier = BatchApplier(tracker: tracker, goals: goals, metrics: ingestMetrics)
         apiToken = try configuration.readAPIToken()
-        durability = Durability(
-            directory: configuration.dataDirectory, generation: 1, syncPolicy: configuration.walSync,
-            snapshotInterval: configuration.snapshotIntervalSeconds, snapshotRecords: configuration.snapshotRecords,
-            logger: logger.child("storage"))
         ingest = IngestServer(
             configuration: try configuration.makeIngestConfiguration(),
             applier: applier,
             metrics: ingestMetrics,
             logger: logger,
-            durability: durability
+            durability: durability,
+            tracesEventOrigins: webhooks != nil
         )
     }
 
@@ -107,13 +107,30 @@ public final class Exporter: Sendable {
         public let web: UInt16
     }
 
-    /// Starts the webhook delivery threads, the budget clock, the HTTP server and the ingest listener, in that
-    /// order; on failure, stops what started.
+    /// Recovers the state from `--data.dir` first (the latest snapshot, then the write-ahead log after it), and
+    /// only then starts the log, the webhook delivery threads, the budget clock, the HTTP server and the ingest
+    /// listener, in that order: nothing is served from a half-rebuilt state, and the clock cannot move a budget
+    /// period on before the records that belong to the old one are replayed. On failure, stops what started.
     @discardableResult
     public func start() throws(ExporterStartError) -> BoundPorts {
         do {
+            try recover()
+            try durability.start(
+                capture: { [self] in captureState() },
+                afterCut: { [webhooks] cut in webhooks?.markApplied(before: cut) })
+        } catch let error as StoreError {
+            stop()
+            throw ExporterStartError(error.message)
+        } catch {
+            stop()
+            throw ExporterStartError(
+                "cannot start the write-ahead log in --data.dir=\(configuration.dataDirectory): \(error)")
+        }
+
+        do {
             try webhooks?.start()
         } catch {
+            stop()
             throw ExporterStartError("cannot start webhook delivery: \(error.message)")
         }
 
@@ -141,18 +158,6 @@ public final class Exporter: Sendable {
         }
         web.withLock { $0 = server }
 
-        do {
-            try recover()
-            try durability.start { [self] in captureState() }
-        } catch let error as StoreError {
-            stop()
-            throw ExporterStartError(error.message)
-        } catch {
-            stop()
-            throw ExporterStartError(
-                "cannot start the write-ahead log in --data.dir=\(configuration.dataDirectory): \(error)")
-        }
-
         let ingestPort: UInt16
         do {
             ingestPort = try ingest.start()
@@ -168,9 +173,10 @@ public final class Exporter: Sendable {
     /// Loads the latest snapshot and replays the write-ahead log after it, before any traffic is taken.
     private func recover() throws(StoreError) {
         let started = Clock.monotonicSeconds()
+        logger.info("recovering state", ["data_dir": configuration.dataDirectory])
         let decoder = BatchDecoder(limits: configuration.ingestLimits)
-        replaying.value.store(true, ordering: .releasing)
-        defer { replaying.value.store(false, ordering: .releasing) }
+        replaying.store(true, ordering: .releasing)
+        defer { replaying.store(false, ordering: .releasing) }
         let outcome = try Recovery.recover(
             directory: configuration.dataDirectory,
             logger: logger.child("storage"),
@@ -190,9 +196,18 @@ public final class Exporter: Sendable {
                     logger.error("skipped a write-ahead log record that does not decode", ["bytes": record.batch.count])
                     return
                 }
-                _ = applier.apply(batch, receivedAt: record.receivedAt)
+                if webhooks != nil {
+                    ApplyingRecord.$current.withValue(ApplyingRecord(record.coordinate, replayed: true)) {
+                        _ = applier.apply(batch, receivedAt: record.receivedAt)
+                    }
+                } else {
+                    _ = applier.apply(batch, receivedAt: record.receivedAt)
+                }
             })
-        durability.wal.begin(generation: outcome.generation)
+        durability.wal.begin(generation: outcome.generation, records: outcome.recordsInGeneration)
+        durability.noteReplayed(outcome.recordsReplayed)
+        webhooks?.replayEnded(appliedBefore: durability.wal.appliedBefore)
+        recovered.withLock { $0 = outcome }
         logger.info(
             "state recovered",
             [
@@ -201,6 +216,11 @@ public final class Exporter: Sendable {
                 "log_files": outcome.logFiles, "records_replayed": outcome.recordsReplayed,
                 "tails_cut": outcome.tailsCut, "seconds": Clock.monotonicSeconds() - started,
             ])
+    }
+
+    /// What recovery found and did at the latest start; nil before it ran.
+    package var recovery: Recovery.Outcome? {
+        recovered.withLock { $0 }
     }
 
     /// Applies an operator's change (a budget, a resume, a goal) the way ingest applies a batch: logged and durable
@@ -226,27 +246,35 @@ public final class Exporter: Sendable {
         guard let position = durability.wal.append(batch: bytes[...], receivedAt: receivedAt) else {
             throw OperatorWriteError(durability.wal.failure ?? "the write-ahead log is not accepting records")
         }
-        defer { durability.recordApplied(position) }
+        var applied = false
+        defer { durability.recordFinished(position, applied: applied) }
         guard durability.wal.waitUntilResolved(position) == .durable else {
             throw OperatorWriteError(durability.wal.failure ?? "the write-ahead log could not be written")
         }
         while durability.isHeld(position.generation) {
             Clock.sleep(for: .milliseconds(1))
         }
-        return applier.apply(decoded, receivedAt: receivedAt)
+        applied = true
+        guard webhooks != nil else {
+            return applier.apply(decoded, receivedAt: receivedAt)
+        }
+        return ApplyingRecord.$current.withValue(ApplyingRecord(position.coordinate, replayed: false)) {
+            applier.apply(decoded, receivedAt: receivedAt)
+        }
     }
 
     /// Cuts and writes a snapshot now (the snapshot thread does this on its own schedule).
     public func writeSnapshot() {
-        durability.takeSnapshot { [self] in captureState() }
+        durability.takeSnapshot(
+            capture: { captureState() }, afterCut: { [webhooks] cut in webhooks?.markApplied(before: cut) })
     }
 
     private func captureState() -> Durability.StateCapture {
         Durability.StateCapture(agents: tracker.capture(), goals: goals.records(), producers: applier.ledger.snapshot())
     }
 
-    /// True while the write-ahead log is being replayed at start: events then are history, not news (no webhooks).
-    public var isReplaying: Bool { replaying.isSet }
+    /// True while the write-ahead log is being replayed at start.
+    public var isReplaying: Bool { replaying.load(ordering: .acquiring) }
 
     /// The `/metrics` body in the given format.
     public func renderMetrics(format: ExpositionFormat) -> [UInt8] {
@@ -255,13 +283,23 @@ public final class Exporter: Sendable {
             webhooks: webhooks?.metrics)
     }
 
-    /// Stops taking new work, finishes what is in flight, stops the clock, and then the webhook threads (events
-    /// not yet delivered stay in the outbox for the next start).
+    /// Stops taking new work, finishes what is in flight, writes a snapshot (so the next start replays nothing),
+    /// stops the clock, and then the webhook threads (events not yet delivered stay in the outbox for the next
+    /// start).
     public func stop() {
+        stop(writingSnapshot: true)
+    }
+
+    /// Stops like a crash would leave the data directory: no final snapshot, so the next start replays the
+    /// write-ahead log. For tests and benchmarks of recovery.
+    package func abandon() {
+        stop(writingSnapshot: false)
+    }
+
+    private func stop(writingSnapshot: Bool) {
         ready.store(false, ordering: .releasing)
         ingest.shutdown()
-        if durability.isRunning, durability.hasUnsnapshottedRecords {
-            // A clean stop leaves a snapshot, so the next start replays nothing.
+        if writingSnapshot, durability.isRunning, durability.hasUnsnapshottedRecords {
             writeSnapshot()
         }
         web.withLock { server in

@@ -100,7 +100,9 @@ public final class ExporterMetrics: Sendable {
         let log = storage.wal.statistics
         writer.family(
             "agentcost_storage_writable", type: .gauge,
-            help: "1 while the write-ahead log can be written; 0 means ingest answers RETRY_LATER (see the log).")
+            help:
+                "1 while the write-ahead log can be written; 0 means ingest answers RETRY_LATER (reason: wal_failures)."
+        )
         writer.sample(.flag(log.writable))
 
         writer.family(
@@ -114,8 +116,10 @@ public final class ExporterMetrics: Sendable {
 
         writer.family(
             "agentcost_storage_wal_failures", type: .counter,
-            help: "Failed writes or syncs of the write-ahead log (full disk, read-only directory).")
-        writer.sample(.integer(Int64(clamping: log.failures)))
+            help: "Failed writes, syncs and recovery probes of the write-ahead log, by reason (errno).")
+        for (reason, count) in log.failuresByReason {
+            writer.sample("reason", reason.rawValue, .integer(Int64(clamping: count)))
+        }
 
         writer.family("agentcost_storage_snapshots", type: .counter, help: "Snapshots written, by result.")
         writer.sample("result", "written", .integer(Int64(clamping: storage.snapshotsWritten.load(ordering: .relaxed))))

@@ -8,6 +8,8 @@ public enum Recovery {
     public struct Outcome: Sendable {
         /// The log generation to keep appending to.
         public var generation: UInt64
+        /// Batch records already in that generation's file: the index of the next one.
+        public var recordsInGeneration: UInt64 = 0
         public var snapshot: String?
         public var agentsRestored = 0
         public var goalsRestored = 0
@@ -22,7 +24,7 @@ public enum Recovery {
     /// - Parameters:
     ///   - restoreAgent: adds one agent from the snapshot.
     ///   - restoreRest: adds the snapshot's goals and producer sequences.
-    ///   - replay: applies one log record, in log order.
+    ///   - replay: applies one log record, in log order (its `coordinate` says where it sits).
     /// - Throws: `corruptSnapshot` or `corruptLog` naming the file (the exporter must not start), `io`.
     public static func recover(
         directory: String,
@@ -65,13 +67,17 @@ public enum Recovery {
         for (index, generation) in logs.enumerated() {
             let path = directory + "/" + WriteAheadLog.fileName(generation: generation)
             let isLast = index == logs.count - 1
-            let records = try readLog(path, repairTail: isLast, logger: logger, outcome: &outcome)
+            let records = try readLog(
+                path, generation: generation, repairTail: isLast, logger: logger, outcome: &outcome)
             for record in records {
                 replay(record)
             }
             outcome.recordsReplayed += records.count
             outcome.logFiles += 1
-            outcome.generation = max(outcome.generation, generation)
+            if generation >= outcome.generation {
+                outcome.generation = generation
+                outcome.recordsInGeneration = UInt64(records.count)
+            }
         }
         return outcome
     }
@@ -90,7 +96,7 @@ public enum Recovery {
     }
 
     private static func readLog(
-        _ path: String, repairTail: Bool, logger: Logger, outcome: inout Outcome
+        _ path: String, generation: UInt64, repairTail: Bool, logger: Logger, outcome: inout Outcome
     ) throws(StoreError) -> [LogRecord] {
         let bytes: [UInt8]
         do {
@@ -129,8 +135,9 @@ public enum Recovery {
 
         var records: [LogRecord] = []
         records.reserveCapacity(framed.records.count)
-        for (index, payload) in framed.records.enumerated() {
-            guard let record = LogRecord(payload) else {
+        for (index, payload) in framed.records.enumerated() where !LogRecord.isProbe(payload) {
+            let coordinate = LogCoordinate(generation: generation, record: UInt64(records.count))
+            guard let record = LogRecord(payload, coordinate: coordinate) else {
                 throw StoreError(.corruptLog, "record \(index) of write-ahead log \(path) is not a batch record")
             }
             records.append(record)

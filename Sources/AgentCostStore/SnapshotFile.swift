@@ -9,7 +9,7 @@ public enum SnapshotFile {
     static let prefix = "snapshot-"
     static let suffix = ".pb"
 
-    static func fileName(generation: UInt64) -> String {
+    public static func fileName(generation: UInt64) -> String {
         prefix + String(generation).leftPadded(to: 20) + suffix
     }
 
@@ -139,7 +139,10 @@ public enum SnapshotFile {
     private static func corrupt(_ path: String, _ detail: String) -> StoreError {
         StoreError(
             .corruptSnapshot,
-            "snapshot \(path) is corrupt: \(detail). The exporter will not start from a partial state; restore the "
-                + "file from a backup, or move it away to start from the write-ahead log alone")
+            "snapshot \(path) is corrupt: \(detail). The exporter will not start from a partial state. Restore the "
+                + "whole data directory from a backup; or, to start empty knowingly (every agent, budget, pause, goal "
+                + "and producer sequence is lost), move the whole data directory away. Do not remove the snapshot "
+                + "alone: the logs before it were deleted when it was written, so starting from the remaining logs "
+                + "would silently lose state and let retried batches count twice")
     }
 }

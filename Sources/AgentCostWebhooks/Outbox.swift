@@ -7,9 +7,12 @@
 //
 // Payload: a kind byte, then the entry's UInt64 LE sequence number; an entry (kind 1) continues with its Int64 LE
 // creation time (ns since the epoch) and five length-prefixed ([UInt32 LE count][bytes]) strings: target, event id,
-// event type, path, body. Kinds 2 and 3 mark the entry with that sequence delivered or abandoned.
+// event type, path, body. Kinds 2 and 3 mark the entry with that sequence delivered or abandoned. Kind 4, the mark,
+// holds the store id (in the sequence's place) and a write-ahead log coordinate (UInt64 LE generation and record):
+// every log record before it had its events taken into the outbox. The last mark in the file counts.
 
 import AgentCostLog
+import AgentCostStore
 import AgentCostWire
 import Synchronization
 
@@ -34,6 +37,7 @@ final class Outbox: Sendable {
         case entry = 1
         case delivered = 2
         case abandoned = 3
+        case mark = 4
     }
 
     private struct State {
@@ -43,6 +47,23 @@ final class Outbox: Sendable {
         var liveBytes = 0
         var fileBytes: Int
         var nextSequence: UInt64
+        /// Random, made with the outbox: the first half of event ids derived from log coordinates, so that ids of
+        /// a data directory started afresh never repeat those of the old one.
+        var storeID: UInt64
+        /// Every write-ahead log record before this had its events taken into the outbox.
+        var mark: LogCoordinate
+        /// Target and event id of every entry the file held at start (live or finished), until replay ends.
+        var known: Set<String>
+    }
+
+    /// What opening found.
+    struct Opened {
+        let outbox: Outbox
+        /// Live entries, in queuing order.
+        let pending: [OutboxEntry]
+        /// Events of replayed log records from here on may be missing from the outbox; nil when the outbox was
+        /// just created (webhooks were not configured before, so replayed events were never meant for them).
+        let replayFrom: LogCoordinate?
     }
 
     let path: String
@@ -53,55 +74,92 @@ final class Outbox: Sendable {
     /// Records larger than this are taken for corruption when loading.
     static let maxRecordBytes = 64 << 20
 
-    /// Opens the outbox under `directory`, cutting a torn or corrupt tail, and returns the live entries in order.
+    /// Opens the outbox under `directory` and returns the live entries in order. A damaged record in the middle
+    /// is skipped (reading resumes at the next intact record); a torn or corrupt tail is cut off. Both are logged.
     ///
     /// - Throws: `WebhookError` with code `outboxIO` when the directory or file cannot be created, read or written.
-    static func open(
-        directory: String, compactionBytes: Int, logger: Logger
-    ) throws(WebhookError) -> (outbox: Outbox, pending: [OutboxEntry]) {
+    static func open(directory: String, compactionBytes: Int, logger: Logger) throws(WebhookError) -> Opened {
         try OutboxFile.makeDirectories(directory)
         let path = directory + "/outbox.log"
 
-        // Read what is there and find where the intact records end.
-        let bytes = try OutboxFile.read(path) ?? []
+        // Read what is there, skipping damaged records.
+        let existing = try OutboxFile.read(path)
+        let bytes = existing ?? []
         var entries: [UInt64: (entry: OutboxEntry, record: [UInt8])] = [:]
+        var known: Set<String> = []
+        var mark: (storeID: UInt64, coordinate: LogCoordinate)?
         var offset = 0
         var highest: UInt64 = 0
         var records = 0
         while offset < bytes.count {
             guard let (payload, next) = frame(in: bytes, at: offset), let record = decode(payload) else {
-                logger.warn(
-                    "outbox tail is torn or corrupt; cutting it off",
-                    ["path": path, "offset": offset, "dropped_bytes": bytes.count - offset, "records_kept": records])
-                break
+                guard let resume = nextIntactRecord(in: bytes, after: offset) else {
+                    logger.warn(
+                        "outbox tail is torn or corrupt; cutting it off",
+                        [
+                            "path": path, "offset": offset, "dropped_bytes": bytes.count - offset,
+                            "records_kept": records,
+                        ])
+                    break
+                }
+                logger.error(
+                    "outbox record damaged; skipped to the next intact record (an event in the skipped bytes is lost)",
+                    ["path": path, "offset": offset, "skipped_bytes": resume - offset, "resumed_at": resume])
+                offset = resume
+                continue
             }
             switch record {
             case .entry(let entry):
                 entries[entry.sequence] = (entry, Array(bytes[offset..<next]))
+                known.insert(knownKey(entry.target, entry.eventID))
                 highest = max(highest, entry.sequence)
             case .finished(let sequence):
                 entries[sequence] = nil
                 highest = max(highest, sequence)
+            case .mark(let storeID, let coordinate):
+                mark = (storeID, coordinate)
             }
             records += 1
             offset = next
         }
 
-        // Rewrite the file with only the live entries when anything else is in it (a cut tail, markers).
+        // Rewrite the file with the mark and the live entries when anything else is in it (damage, markers).
+        var generator = SystemRandomNumberGenerator()
+        let storeID = mark?.storeID ?? generator.next()
+        let coordinate = mark?.coordinate ?? LogCoordinate(generation: 0, record: 0)
         let pending = entries.values.sorted { $0.entry.sequence < $1.entry.sequence }
         let liveRecords = pending.map(\.record)
         let liveBytes = liveRecords.reduce(0) { $0 + $1.count }
-        if liveBytes != bytes.count {
-            try OutboxFile.replace(path, with: Array(liveRecords.joined()))
+        let contents = encodeMark(storeID: storeID, coordinate) + Array(liveRecords.joined())
+        if contents != bytes {
+            try OutboxFile.replace(path, with: contents)
         }
         let file = try OutboxFile(appendingTo: path)
-        var state = State(file: file, fileBytes: liveBytes, nextSequence: highest + 1)
+        var state = State(
+            file: file, fileBytes: contents.count, nextSequence: highest + 1, storeID: storeID, mark: coordinate,
+            known: known)
         for item in pending {
             state.live[item.entry.sequence] = item.record
         }
         state.liveBytes = liveBytes
         let outbox = Outbox(path: path, compactionBytes: compactionBytes, logger: logger, state: Mutex(state))
-        return (outbox, pending.map(\.entry))
+        return Opened(outbox: outbox, pending: pending.map(\.entry), replayFrom: existing == nil ? nil : coordinate)
+    }
+
+    /// Where the next intact record after the damaged one at `offset` starts, if any.
+    private static func nextIntactRecord(in bytes: [UInt8], after offset: Int) -> Int? {
+        var candidate = offset + 1
+        while candidate + 8 < bytes.count {
+            if let (payload, _) = frame(in: bytes, at: candidate), decode(payload) != nil {
+                return candidate
+            }
+            candidate += 1
+        }
+        return nil
+    }
+
+    private static func knownKey(_ target: String, _ eventID: String) -> String {
+        target + "\u{0}" + eventID
     }
 
     private init(path: String, compactionBytes: Int, logger: Logger, state: consuming Mutex<State>) {
@@ -115,12 +173,18 @@ final class Outbox: Sendable {
     /// `queued` while still holding the outbox's lock, so that concurrent appends reach the delivery queues in
     /// sequence order. A write or sync failure is logged, and the entries are handed over anyway (not durable).
     ///
+    /// - Parameter mark: every write-ahead log record before this has had its events taken (written first, in
+    ///   the same sync, when it moves the outbox's mark on).
     /// - Returns: whether the entries are durable.
     @discardableResult
-    func append(_ drafts: [OutboxEntry], queued: ([OutboxEntry]) -> Void) -> Bool {
+    func append(_ drafts: [OutboxEntry], mark: LogCoordinate? = nil, queued: ([OutboxEntry]) -> Void) -> Bool {
         state.withLock { state in
             var entries = drafts
             var bytes: [UInt8] = []
+            if let mark, mark > state.mark {
+                state.mark = mark
+                bytes = Self.encodeMark(storeID: state.storeID, mark)
+            }
             for index in entries.indices {
                 entries[index].sequence = state.nextSequence
                 state.nextSequence += 1
@@ -166,6 +230,60 @@ final class Outbox: Sendable {
         }
     }
 
+    /// Moves the mark on to `coordinate` (not synced: a lost mark only means more events are queued again after a
+    /// crash, with the same ids). A coordinate behind the mark means the write-ahead log was started afresh or
+    /// restored: its coordinates will repeat, so event ids get a new store id.
+    func recordMark(_ coordinate: LogCoordinate) {
+        state.withLock { state in
+            guard coordinate != state.mark else { return }
+            if coordinate < state.mark {
+                var generator = SystemRandomNumberGenerator()
+                state.storeID = generator.next()
+                logger.info(
+                    "the write-ahead log is behind the outbox's mark (a new or restored data directory); "
+                        + "event ids get a new store id",
+                    ["path": path, "mark": state.mark, "log": coordinate])
+            }
+            state.mark = coordinate
+            let record = Self.encodeMark(storeID: state.storeID, coordinate)
+            do throws(WebhookError) {
+                try state.file.append(record)
+                state.fileBytes += record.count
+            } catch {
+                logger.warn(
+                    "cannot write the outbox's mark; more events may be queued again after a crash",
+                    ["path": path, "error": error.message])
+            }
+        }
+    }
+
+    /// The event id for the `event`th event set off by applying the log record at `coordinate`: the same each time
+    /// the record is applied, live or replayed. `evt_`, the store id and a hash of the three numbers, in hex.
+    func eventID(for coordinate: LogCoordinate, event: UInt64) -> String {
+        let storeID = state.withLock { $0.storeID }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for value in [coordinate.generation, coordinate.record, event] {
+            for shift in stride(from: 0, to: 64, by: 8) {
+                hash = (hash ^ ((value >> UInt64(shift)) & 0xff)) &* 0x100_0000_01b3
+            }
+        }
+        // A final mix (SplitMix64's), so that neighbouring records get unrelated ids.
+        hash = (hash ^ (hash >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        hash = (hash ^ (hash >> 27)) &* 0x94d0_49bb_1331_11eb
+        hash ^= hash >> 31
+        return "evt_" + hexadecimal(storeID) + hexadecimal(hash)
+    }
+
+    /// Whether the file held an entry with this target and event id at start (queued or already finished).
+    func knew(target: String, eventID: String) -> Bool {
+        state.withLock { $0.known.contains(Self.knownKey(target, eventID)) }
+    }
+
+    /// Frees the start-up list of known events once replay is over.
+    func forgetKnownEvents() {
+        state.withLock { $0.known = [] }
+    }
+
     /// Live entries in the file (queued, not finished).
     var liveCount: Int {
         state.withLock { $0.live.count }
@@ -176,16 +294,16 @@ final class Outbox: Sendable {
         state.withLock { $0.fileBytes }
     }
 
-    /// Rewrites the file with only the live entries, in sequence order.
+    /// Rewrites the file with only the mark and the live entries, in sequence order.
     private func compact(_ state: inout State) {
         let records = state.live.sorted { $0.key < $1.key }.map(\.value)
+        let contents = Self.encodeMark(storeID: state.storeID, state.mark) + Array(records.joined())
         do throws(WebhookError) {
-            try OutboxFile.replace(path, with: Array(records.joined()))
+            try OutboxFile.replace(path, with: contents)
             state.file.close()
             state.file = try OutboxFile(appendingTo: path)
-            logger.debug(
-                "outbox compacted", ["path": path, "from_bytes": state.fileBytes, "to_bytes": state.liveBytes])
-            state.fileBytes = state.liveBytes
+            logger.debug("outbox compacted", ["path": path, "from_bytes": state.fileBytes, "to_bytes": contents.count])
+            state.fileBytes = contents.count
         } catch {
             logger.warn("cannot compact the outbox; it keeps growing", ["path": path, "error": error.message])
         }
@@ -200,6 +318,7 @@ final class Outbox: Sendable {
     private enum Record {
         case entry(OutboxEntry)
         case finished(UInt64)
+        case mark(storeID: UInt64, LogCoordinate)
     }
 
     static func encode(_ entry: OutboxEntry) -> [UInt8] {
@@ -218,6 +337,14 @@ final class Outbox: Sendable {
     private static func encodeMarker(_ sequence: UInt64, kind: Kind) -> [UInt8] {
         var payload: [UInt8] = [kind.rawValue]
         appendInteger(sequence, to: &payload)
+        return framed(payload)
+    }
+
+    private static func encodeMark(storeID: UInt64, _ coordinate: LogCoordinate) -> [UInt8] {
+        var payload: [UInt8] = [Kind.mark.rawValue]
+        for value in [storeID, coordinate.generation, coordinate.record] {
+            appendInteger(value, to: &payload)
+        }
         return framed(payload)
     }
 
@@ -244,7 +371,13 @@ final class Outbox: Sendable {
         var reader = Reader(bytes: payload)
         guard let kindByte = reader.byte(), let kind = Kind(rawValue: kindByte), let sequence = reader.integer()
         else { return nil }
-        guard kind == .entry else { return .finished(sequence) }
+        switch kind {
+        case .entry: break
+        case .delivered, .abandoned: return .finished(sequence)
+        case .mark:
+            guard let generation = reader.integer(), let record = reader.integer(), reader.isAtEnd else { return nil }
+            return .mark(storeID: sequence, LogCoordinate(generation: generation, record: record))
+        }
         guard let created = reader.integer(), let target = reader.field(), let eventID = reader.field(),
             let eventType = reader.field(), let path = reader.field(), let body = reader.field(), reader.isAtEnd
         else { return nil }
@@ -254,6 +387,11 @@ final class Outbox: Sendable {
                 target: String(decoding: target, as: UTF8.self), eventID: String(decoding: eventID, as: UTF8.self),
                 eventType: String(decoding: eventType, as: UTF8.self), path: String(decoding: path, as: UTF8.self),
                 body: body))
+    }
+
+    private func hexadecimal(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     private static func appendInteger<Value: FixedWidthInteger>(_ value: Value, to bytes: inout [UInt8]) {

@@ -12,13 +12,27 @@ final class OutboxFile {
     let path: String
     private var descriptor: Int32
 
-    /// Opens (creating if needed) `path` for appending.
+    /// Opens (creating if needed) `path` for appending. A file it creates has its directory entry synced, so that
+    /// what is synced to the file later cannot vanish with the entry in a crash.
     ///
     /// - Throws: `WebhookError` with code `outboxIO` naming the file and the system's reason.
     init(appendingTo path: String) throws(WebhookError) {
         self.path = path
-        descriptor = retrying { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) }
+        var created = false
+        descriptor = retrying { open(path, O_WRONLY | O_APPEND | O_CLOEXEC) }
+        if descriptor < 0 && errno == ENOENT {
+            descriptor = retrying { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) }
+            created = true
+        }
         guard descriptor >= 0 else { throw Self.error("open", path) }
+        if created {
+            do throws(WebhookError) {
+                try Self.syncDirectory(of: path)
+            } catch {
+                close()
+                throw error
+            }
+        }
     }
 
     deinit {
@@ -88,14 +102,18 @@ final class OutboxFile {
         try syncDirectory(of: path)
     }
 
-    /// Creates `path` and its parents as directories when they do not exist.
+    /// Creates `path` and its parents as directories when they do not exist, syncing the parent of each one it
+    /// creates so that the new entries survive a crash.
     static func makeDirectories(_ path: String) throws(WebhookError) {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
-            prefix += component + "/"
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+            prefix += component
+            if mkdir(prefix, 0o755) == 0 {
+                try syncDirectory(of: prefix)
+            } else if errno != EEXIST {
                 throw error("mkdir", prefix)
             }
+            prefix += "/"
         }
     }
 

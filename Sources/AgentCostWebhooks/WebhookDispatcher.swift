@@ -3,6 +3,7 @@
 
 import AgentCostCore
 import AgentCostLog
+import AgentCostStore
 import AgentCostSystem
 import Synchronization
 
@@ -17,6 +18,12 @@ import Synchronization
 /// `handle` runs on the thread that caused the event (an ingest thread): it renders the event for each target that
 /// wants it, appends the results to the outbox and syncs it, queues them and wakes the targets' threads. A pause is
 /// on its way to the orchestrator as soon as `handle` returns.
+///
+/// Events set off by a write-ahead log record carry its `EventOrigin`: their ids derive from the record, and the
+/// outbox keeps a mark of the records whose events it has taken. When the exporter replays its log after a crash,
+/// events of records before the mark were taken before the crash and are not queued again; those at or after it
+/// may have been lost between the log's sync and the outbox's, so they are queued, unless the outbox already held
+/// that id. docs/webhooks.md ("After a crash") has the whole argument.
 public final class WebhookDispatcher: Sendable {
     public let configuration: WebhookConfiguration
     public let metrics: WebhookMetrics
@@ -27,6 +34,8 @@ public final class WebhookDispatcher: Sendable {
     /// When each paused agent's pause fired, so that an Alertmanager resolve can carry the alert's `startsAt`.
     private let pauseStarts = Mutex<[String: Timestamp]>([:])
     private let started = Atomic<Bool>(false)
+    /// Events of replayed log records from here on are queued; nil when the outbox was created by this start.
+    public let replayFrom: LogCoordinate?
 
     /// Opens the outbox under `<dataDirectory>/webhooks` and queues the events it still holds; delivery begins with
     /// `start()`.
@@ -45,9 +54,12 @@ public final class WebhookDispatcher: Sendable {
         self.metrics = metrics
         wanted = configuration.targets.reduce(into: []) { $0.formUnion($1.events) }
 
-        let (outbox, pending) = try Outbox.open(
+        let opened = try Outbox.open(
             directory: dataDirectory + "/webhooks", compactionBytes: configuration.compactionBytes, logger: logger)
+        let outbox = opened.outbox
+        let pending = opened.pending
         self.outbox = outbox
+        replayFrom = opened.replayFrom
         var workers: [DeliveryWorker] = []
         for target in configuration.targets {
             guard let counters = metrics.counters(target.name) else { continue }
@@ -99,24 +111,34 @@ public final class WebhookDispatcher: Sendable {
 
     /// Queues `event` for every target that wants it; for the tracker's and the goal service's event handlers.
     /// Returns once the event is synced to the outbox (or, if the disk fails, queued in memory with an error log).
-    public func handle(_ event: TrackerEvent) {
+    ///
+    /// - Parameter origin: the write-ahead log record whose application set the event off, when there is one: the
+    ///   event id then derives from it, and a replayed record's event is queued only when it may have been lost.
+    public func handle(_ event: TrackerEvent, origin: EventOrigin? = nil) {
         let type = WebhookEventType(event)
         guard wanted.contains(type) else { return }
 
-        // Remember pauses for the resolve of an Alertmanager alert.
+        // Remember pauses for the resolve of an Alertmanager alert (replayed ones too).
         var pauseStartedAt: Timestamp?
         switch event {
         case .paused(let notice): pauseStarts.withLock { $0[notice.agentID] = notice.time }
         case .resumed(let notice): pauseStartedAt = pauseStarts.withLock { $0.removeValue(forKey: notice.agentID) }
         default: break
         }
+        if let origin, origin.replayed {
+            // Taken before the crash (or webhooks were not configured then): history, not news.
+            guard let replayFrom, origin.record >= replayFrom else { return }
+        }
 
         // Render for each target that wants it and has room.
-        let eventID = Self.makeEventID()
+        let eventID = origin.map { outbox.eventID(for: $0.record, event: $0.event) } ?? Self.makeEventID()
         let now = Clock.realTimeNanoseconds()
         var drafts: [OutboxEntry] = []
         var receivers: [DeliveryWorker] = []
         for worker in workers where worker.target.wants(type) {
+            if origin?.replayed == true, outbox.knew(target: worker.target.name, eventID: eventID) {
+                continue
+            }
             guard worker.hasRoom else {
                 metrics.counters(worker.target.name)?.abandoned.add(1, ordering: .relaxed)
                 logger.warn(
@@ -133,13 +155,30 @@ public final class WebhookDispatcher: Sendable {
             receivers.append(worker)
         }
         guard !drafts.isEmpty else { return }
+        if let origin, origin.replayed {
+            logger.info(
+                "webhook event of a replayed log record queued: it may have been lost in a crash",
+                ["event_id": eventID, "event": type.rawValue, "record": origin.record])
+        }
 
         // Durable first, then queued (under the outbox lock, so queues stay in sequence order), then woken.
-        outbox.append(drafts) { entries in
+        outbox.append(drafts, mark: origin?.appliedBefore) { entries in
             for (worker, entry) in zip(receivers, entries) {
                 worker.enqueue(entry)
             }
         }
+    }
+
+    /// Records that every write-ahead log record before `coordinate` has been applied and had its events handed
+    /// over (after recovery, and at each snapshot's cut), so that a replay after a crash queues fewer events again.
+    public func markApplied(before coordinate: LogCoordinate) {
+        outbox.recordMark(coordinate)
+    }
+
+    /// Ends the replay at start: marks `coordinate` (see `markApplied`) and frees what replay needed.
+    public func replayEnded(appliedBefore coordinate: LogCoordinate) {
+        outbox.recordMark(coordinate)
+        outbox.forgetKnownEvents()
     }
 
     /// Events not yet delivered or abandoned, all targets.

@@ -23,9 +23,16 @@ func makeExporter(dataDirectory: String, logSink: Logger.Sink? = nil) throws -> 
     return (exporter, try exporter.start())
 }
 
+/// `agentcost_storage_wal_failures_total{reason=…}` as the exporter's `/metrics` shows it.
+func walFailures(_ api: OperatorClient, reason: String) throws -> Int {
+    let prefix = "agentcost_storage_wal_failures_total{reason=\"\(reason)\"} "
+    let line = try #require(try api.metrics().text.split(separator: "\n").first { $0.hasPrefix(prefix) })
+    return try #require(Int(line.dropFirst(prefix.count)))
+}
+
 @Suite("Durable state through the whole exporter")
 struct DurabilityTests {
-    @Test("acknowledged batches, budgets, pauses, goals and producer sequences survive a restart")
+    @Test("after a crash, batches, budgets, pauses, goals and producer sequences come back through log replay")
     func restart() throws {
         let directory = temporaryDirectory()
         defer { FileSystem.removeTree(directory) }
@@ -42,16 +49,23 @@ struct DurabilityTests {
         _ = try OperatorClient(address: ListenAddress(host: "127.0.0.1", port: ports.web)).createGoal(
             "launch", budgetDollars: "9")
         let before = first.tracker.agentSummary("a")
-        first.stop()
+        first.abandon()
+        #expect(!(try FileSystem.list(directory)).contains { $0.hasPrefix("snapshot-") })
 
         let lines = LogCapture()
         let (second, secondPorts) = try makeExporter(dataDirectory: directory, logSink: lines.sink)
         defer { second.stop() }
+        // No snapshot: two batches and the goal's creation came back from the log alone, the pause with them.
+        #expect(second.recovery?.snapshot == nil)
+        #expect(second.recovery?.recordsReplayed == 3)
         #expect(second.tracker.agentSummary("a") == before)
         #expect(second.tracker.isPaused("a"))
         #expect(second.goals.goalCost("g")?.directCost == Money(nanos: 250_000_000))
         #expect(second.goals.goalCost("launch")?.budget == Money(nanos: 9_000_000_000))
-        #expect(lines.lines.contains { $0.contains("msg=\"state recovered\"") && $0.contains("seconds=") })
+        #expect(
+            lines.lines.contains {
+                $0.contains("msg=\"state recovered\"") && $0.contains("records_replayed=3") && $0.contains("seconds=")
+            })
 
         // The producer's sequences came back too: a resend of batch 2 is a duplicate.
         let again = try TestConnection(port: secondPorts.ingest).exchange(
@@ -80,14 +94,18 @@ struct DurabilityTests {
             }
         }
         let before = first.tracker.agentCycles("a", limit: 100)
-        first.stop()
+        first.abandon()
 
         let files = try FileSystem.list(directory).sorted()
-        #expect(files.contains { $0.hasPrefix("snapshot-") })
+        #expect(files.contains(SnapshotFile.fileName(generation: 2)))
         #expect(!files.contains(WriteAheadLog.fileName(generation: 1)))
+        #expect(files.contains(WriteAheadLog.fileName(generation: 2)))
 
         let (second, _) = try makeExporter(dataDirectory: directory)
         defer { second.stop() }
+        // Batches 1…20 came from the snapshot, 21…30 from the log after it.
+        #expect(second.recovery?.snapshot == directory + "/" + SnapshotFile.fileName(generation: 2))
+        #expect(second.recovery?.recordsReplayed == 10)
         #expect(second.tracker.agentCycles("a", limit: 100) == before)
         #expect(second.tracker.agentSummary("a")?.totalCycles == 30)
     }
@@ -115,12 +133,25 @@ struct DurabilityTests {
         let api = OperatorClient(address: ListenAddress(host: "127.0.0.1", port: ports.web))
         #expect(try api.send("GET", "/-/healthy").status == 200)
         #expect(try api.metrics().text.contains("\nagentcost_storage_writable 0\n"))
-        #expect(lines.lines.contains { $0.contains("write-ahead log failed") && $0.contains("No space left") })
+        #expect(try walFailures(api, reason: "enospc") >= 1)
+        #expect(try walFailures(api, reason: "erofs") == 0)
+        #expect(lines.lines.contains { $0.contains("write-ahead log failed") && $0.contains("reason=enospc") })
         #expect(try api.setBudget("a", dollars: "5").status == 503)
 
-        // Space again: a new connection's batches are stored and applied.
+        // Still full after the probe delay: the probes fail, so nothing is accepted and the metric stays 0.
+        Clock.sleep(for: .milliseconds(2300))
+        #expect(try api.metrics().text.contains("\nagentcost_storage_writable 0\n"))
+        #expect(try walFailures(api, reason: "enospc") >= 2)
+        let stillFull = try TestConnection(port: ports.ingest).exchange(
+            Batch(producerID: "p", sequence: 1, events: [spend("a", 1)]))
+        #expect(stillFull.status == .retryLater)
+        #expect(exporter.tracker.cumulativeSpend("a") == .zero)
+
+        // Space again: a probe succeeds on its own, then a new connection's batches are stored and applied.
         try FileSystem.remove(directory + "/" + WriteAheadLog.fileName(generation: 1))
         Clock.sleep(for: .milliseconds(1700))
+        #expect(try api.metrics().text.contains("\nagentcost_storage_writable 1\n"))
+        #expect(lines.lines.contains { $0.contains("the write-ahead log can be written again") })
         let fresh = try TestConnection(port: ports.ingest)
         let stored = try fresh.exchange(Batch(producerID: "p", sequence: 1, events: [spend("a", 1)]))
         #expect(stored.status == .ok && stored.applied == 1)
@@ -145,12 +176,40 @@ struct DurabilityTests {
             Batch(producerID: "p", sequence: 1, events: [spend("a", 1)]))
         #expect(refused.status == .retryLater)
         #expect(refused.message.contains("Operation not permitted"))
+        let api = OperatorClient(address: ListenAddress(host: "127.0.0.1", port: ports.web))
+        #expect(try walFailures(api, reason: "eperm") >= 1)
+        #expect(try walFailures(api, reason: "enospc") == 0)
 
         _ = system("chattr -i '\(directory)'")
         Clock.sleep(for: .milliseconds(1700))
         let stored = try TestConnection(port: ports.ingest).exchange(
             Batch(producerID: "p", sequence: 1, events: [spend("a", 1)]))
         #expect(stored.status == .ok)
+        #expect(try api.metrics().text.contains("\nagentcost_storage_writable 1\n"))
+    }
+
+    @Test("state is recovered before the HTTP and ingest ports open")
+    func recoveryComesBeforeServing() throws {
+        let directory = temporaryDirectory()
+        defer { FileSystem.removeTree(directory) }
+        let (first, ports) = try makeExporter(dataDirectory: directory)
+        #expect(
+            try TestConnection(port: ports.ingest).exchange(
+                Batch(producerID: "p", sequence: 1, events: [budget("a", 1), spend("a", 2)])
+            ).pausedAgents == ["a"])
+        first.abandon()
+
+        let lines = LogCapture()
+        let (second, _) = try makeExporter(dataDirectory: directory, logSink: lines.sink)
+        defer { second.stop() }
+        let log = lines.lines
+        let recovered = try #require(log.firstIndex { $0.contains("msg=\"state recovered\"") })
+        let http = try #require(log.firstIndex { $0.contains("component=http msg=listening ") })
+        let ingest = try #require(log.firstIndex { $0.contains("msg=\"ingest listening\"") })
+        #expect(log[recovered].contains("records_replayed=1"))
+        #expect(recovered < http, "HTTP served before the state was recovered")
+        #expect(recovered < ingest, "ingest listened before the state was recovered")
+        #expect(second.tracker.isPaused("a"))
     }
 
     @Test("a corrupted snapshot stops the start with an error naming the file")

@@ -1,6 +1,7 @@
 import AgentCostCore
 import AgentCostHTTP
 import AgentCostLog
+import AgentCostStore
 import AgentCostSystem
 import AgentCostWebhooks
 import AgentCostWire
@@ -45,6 +46,16 @@ private final class RecordingReceiver: Sendable {
     func stop() {
         server.stop()
     }
+}
+
+/// An exporter on loopback ports with one orchestrator target (pauses only).
+private func webhookConfiguration(directory: String, orchestratorURL: String) -> ExporterConfiguration {
+    var configuration = ExporterConfiguration()
+    configuration.webListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
+    configuration.ingestListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
+    configuration.dataDirectory = directory
+    configuration.webhookOrchestratorURL = orchestratorURL
+    return configuration
 }
 
 @Suite("Webhooks wired into the exporter", .serialized)
@@ -127,11 +138,7 @@ struct ExporterWebhookTests {
         defer { orchestrator.stop() }
         let directory = "/tmp/agentcost-exporter-webhooks-\(UInt64.random(in: 0...UInt64.max))"
         defer { FileSystem.removeTree(directory) }
-        var configuration = ExporterConfiguration()
-        configuration.webListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
-        configuration.ingestListenAddress = ListenAddress(host: "127.0.0.1", port: 0)
-        configuration.dataDirectory = directory
-        configuration.webhookOrchestratorURL = orchestrator.url
+        let configuration = webhookConfiguration(directory: directory, orchestratorURL: orchestrator.url)
 
         let first = try Exporter(configuration: configuration, logger: Logger(component: "test", level: .error))
         let ports = try first.start()
@@ -139,13 +146,72 @@ struct ExporterWebhookTests {
             Batch(producerID: "p", sequence: 1, events: [budget("a", 1), spend("a", 1.5)]))
         #expect(ack.pausedAgents == ["a"])
         #expect(orchestrator.waitFor(1).count == 1)
-        first.stop()
+        Clock.sleep(for: .milliseconds(50))  // the delivered marker reaches the outbox
+        first.abandon()
 
-        // The restart replays the batch from the write-ahead log: the agent is paused again, silently.
+        // A crash leaves no snapshot: the restart replays the batch from the write-ahead log, and the agent is
+        // paused again. The pause was taken into the outbox (and delivered) before, so it is not sent again.
         let second = try Exporter(configuration: configuration, logger: Logger(component: "test", level: .error))
         _ = try second.start()
         defer { second.stop() }
+        #expect(second.recovery?.recordsReplayed == 1)
         #expect(second.tracker.isPaused("a"))
+        #expect(orchestrator.waitFor(2, timeout: 1).count == 1)
+    }
+
+    @Test func aPauseLostBetweenTheLogAndTheOutboxIsDeliveredOnceAfterTheRestart() throws {
+        let directory = "/tmp/agentcost-exporter-webhooks-\(UInt64.random(in: 0...UInt64.max))"
+        defer { FileSystem.removeTree(directory) }
+        let outboxPath = directory + "/webhooks/outbox.log"
+
+        // First run: the orchestrator is down, so the pause stays in the outbox.
+        let down = try RecordingReceiver()
+        let downURL = down.url
+        down.stop()
+        let first = try Exporter(
+            configuration: webhookConfiguration(directory: directory, orchestratorURL: downURL),
+            logger: Logger(component: "test", level: .error))
+        let ports = try first.start()
+        let beforeThePause = try DataFile.open(outboxPath, .read).readAll()
+        let ack = try TestConnection(port: ports.ingest).exchange(
+            Batch(producerID: "p", sequence: 1, events: [budget("a", 1), spend("a", 1.5)]))
+        #expect(ack.pausedAgents == ["a"])
+        first.abandon()
+        let queued = String(decoding: try DataFile.open(outboxPath, .read).readAll(), as: UTF8.self)
+        let eventID = try #require(queued.firstMatch(of: /evt_[0-9a-f]{32}/)).output
+
+        // The crash window: the batch's log record is durable (and acknowledged), the outbox append is not.
+        let file = try DataFile.open(outboxPath, .create)
+        try file.write(beforeThePause)
+        try file.sync()
+        file.close()
+
+        // The restart replays the record and, finding its pause missing from the outbox, queues it again with the
+        // same event id: the orchestrator gets it exactly once.
+        let orchestrator = try RecordingReceiver()
+        defer { orchestrator.stop() }
+        let lines = LogCapture()
+        let configuration = webhookConfiguration(directory: directory, orchestratorURL: orchestrator.url)
+        let second = try Exporter(
+            configuration: configuration, logger: Logger(component: "test", level: .info, sink: lines.sink))
+        _ = try second.start()
+        #expect(second.recovery?.recordsReplayed == 1)
+        #expect(second.tracker.isPaused("a"))
+        let delivered = orchestrator.waitFor(1)
+        try #require(delivered.count == 1)
+        #expect(delivered[0].request.path == "/api/agents/a/pause")
+        #expect(delivered[0].request.headers["Idempotency-Key"] == String(eventID))
+        #expect(lines.lines.contains { $0.contains("webhook event of a replayed log record queued") })
+        #expect(orchestrator.waitFor(2, timeout: 0.5).count == 1)
+
+        // Another crash and restart: the outbox's mark now covers the record, so nothing goes out again.
+        Clock.sleep(for: .milliseconds(50))
+        second.abandon()
+        let third = try Exporter(configuration: configuration, logger: Logger(component: "test", level: .error))
+        _ = try third.start()
+        defer { third.stop() }
+        #expect(third.recovery?.recordsReplayed == 1)
+        #expect(third.tracker.isPaused("a"))
         #expect(orchestrator.waitFor(2, timeout: 1).count == 1)
     }
 

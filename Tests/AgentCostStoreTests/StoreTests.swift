@@ -182,6 +182,9 @@ struct StoreTests {
         let error = #expect(throws: StoreError.self) { try replayAll(directory.path) }
         #expect(error?.code == .corruptSnapshot)
         #expect(error?.message.contains(written.path) == true)
+        // The advice is what is safe: the logs before a snapshot are gone, so removing it alone would lose state.
+        #expect(error?.message.contains("Restore the whole data directory from a backup") == true)
+        #expect(error?.message.contains("Do not remove the snapshot alone") == true)
     }
 
     @Test("a full disk fails the group: its records are reported failed, appends are refused, then it recovers")
@@ -200,13 +203,84 @@ struct StoreTests {
             log.append(batch: try batchBytes("a", cost: 1, sequence: 1)[...], receivedAt: .epoch))
         #expect(log.waitUntilResolved(position) == .failed)
         #expect(log.failure?.contains("No space left on device") == true)
+        #expect(log.statistics.failureReason == .enospc)
         #expect(log.append(batch: try batchBytes("a", cost: 1, sequence: 2)[...], receivedAt: .epoch) == nil)
-        #expect(lines.all.contains { $0.contains("write-ahead log failed") })
+        #expect(lines.all.contains { $0.contains("write-ahead log failed") && $0.contains("reason=enospc") })
 
-        // Space again: the next generation's file is an ordinary one.
+        // Still full: the probes a second apart fail too, so appends stay refused and the log stays unwritable.
+        Clock.sleep(for: .milliseconds(2300))
+        #expect(!log.statistics.writable)
+        #expect(log.append(batch: try batchBytes("a", cost: 1, sequence: 2)[...], receivedAt: .epoch) == nil)
+        let failures = log.statistics.failuresByReason
+        #expect(failures.first { $0.reason == .enospc }?.count ?? 0 >= 2)
+        #expect(failures.filter { $0.reason != .enospc }.allSatisfy { $0.count == 0 })
+
+        // Space again: the next generation's file is an ordinary one, and the probe there succeeds.
         _ = log.rotate()
         Clock.sleep(for: .milliseconds(1600))
+        #expect(log.statistics.writable)
+        #expect(log.statistics.failureReason == nil)
         let later = try #require(log.append(batch: try batchBytes("a", cost: 1, sequence: 3)[...], receivedAt: .epoch))
         #expect(log.waitUntilResolved(later) == .durable)
+    }
+
+    @Test("a group torn by a full file system is cut off before anything else is appended, and replays clean")
+    func tornGroupIsCutBack() throws {
+        // A 64 KiB tmpfs: writes fail part way through with ENOSPC, leaving torn bytes, as on a real full disk.
+        let mountPoint = try TemporaryDirectory()
+        guard system("mount -t tmpfs -o size=64k tmpfs '\(mountPoint.path)' 2>/dev/null") == 0 else {
+            Issue.record("cannot mount a tmpfs (needs root); cannot fill a file system")
+            return
+        }
+        defer { #expect(system("umount '\(mountPoint.path)'") == 0, "the tmpfs is still busy: a file left open") }
+        let directory = mountPoint.path + "/data"
+        let filler = mountPoint.path + "/filler"
+        #expect(system("head -c 40960 /dev/zero > '\(filler)' 2>/dev/null") == 0)
+
+        let lines = Lines()
+        let log = WriteAheadLog(
+            directory: directory, generation: 1, syncPolicy: .group,
+            logger: Logger(component: "test", sink: lines.sink), onResolved: {})
+        try log.start()
+        defer { log.stop() }
+        let big = try Batch(
+            producerID: "p", sequence: 1,
+            events: (0..<60).map { Event(timeUnixNano: 1, .spend(Spend(agentID: "agent-\($0)", costUSD: 0.01))) }
+        ).protobufBytes()
+
+        // Append one record at a time until the file system is full.
+        var durable: [UInt64] = []
+        while durable.count < 100 {
+            guard let position = log.append(batch: big[...], receivedAt: .epoch) else { break }
+            if log.waitUntilResolved(position) == .failed { break }
+            #expect(position.record == UInt64(durable.count))
+            durable.append(position.record)
+        }
+        #expect(log.statistics.failureReason == .enospc)
+        try #require(durable.count > 2 && durable.count < 100)
+        let path = directory + "/" + WriteAheadLog.fileName(generation: 1)
+        let file = try DataFile.open(path, .read)
+        let framed = RecordFraming.read(try file.readAll())
+        file.close()
+        #expect(framed.problem == nil, "the failed group was left in the file: \(framed.problem ?? "")")
+        #expect(framed.records.count == durable.count)
+
+        // Still full a while later: refused. Then space again: the probe succeeds, and appending goes on with the
+        // failed record's index.
+        Clock.sleep(for: .milliseconds(1300))
+        #expect(log.append(batch: big[...], receivedAt: .epoch) == nil)
+        try FileSystem.remove(filler)
+        Clock.sleep(for: .milliseconds(1300))
+        let next = try #require(log.append(batch: big[...], receivedAt: Timestamp(nanosecondsSinceEpoch: 7)))
+        #expect(next.record == UInt64(durable.count))
+        #expect(log.waitUntilResolved(next) == .durable)
+        log.stop()
+
+        let (outcome, records) = try replayAll(directory)
+        #expect(outcome.tailsCut == 0)
+        #expect(outcome.recordsReplayed == durable.count + 1)
+        #expect(outcome.recordsInGeneration == UInt64(durable.count + 1))
+        #expect(records.map(\.coordinate.record) == (0...UInt64(durable.count)).map { $0 })
+        #expect(records.last?.receivedAt.nanosecondsSinceEpoch == 7)
     }
 }

@@ -417,14 +417,50 @@ import Testing
             configuration: fastConfiguration([genericTarget(receiver.url)]), dataDirectory: directory,
             logger: logs.logger)
         #expect(logs.contains("msg=\"outbox tail is torn or corrupt; cutting it off\""))
-        #expect(logs.contains("offset=\(intact.count) dropped_bytes=11 records_kept=3"))
+        // Kept: the mark and the three entries.
+        #expect(logs.contains("offset=\(intact.count) dropped_bytes=11 records_kept=4"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == intact)
         try dispatcher.start()
         defer { dispatcher.stop() }
         #expect(uniqueEvents(receiver.waitFor(3)) == ["paused agent-0", "paused agent-1", "paused agent-2"])
     }
 
-    @Test func aFlippedByteInTheMiddleCutsFromThatRecordOn() throws {
+    @Test func aDamagedRecordInTheMiddleIsSkippedAndTheEntriesAfterItStillGoOut() throws {
+        let directory = makeDataDirectory()
+        do {
+            let dispatcher = try WebhookDispatcher(
+                configuration: fastConfiguration([genericTarget(try deadURL())]), dataDirectory: directory,
+                logger: quietLogger)
+            let source = try EventSource { dispatcher.handle($0) }
+            for index in 0..<3 {
+                try source.pause("agent-\(index)")
+            }
+        }
+
+        // A flipped byte inside the second entry (records: the mark, then the three entries).
+        let path = directory + "/webhooks/outbox.log"
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let offsets = recordOffsets(bytes)
+        try #require(offsets.count == 4)
+        bytes[offsets[2] + 40] ^= 0xff
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+
+        let receiver = try Receiver.start()
+        defer { receiver.stop() }
+        let logs = LogLines()
+        let dispatcher = try WebhookDispatcher(
+            configuration: fastConfiguration([genericTarget(receiver.url)]), dataDirectory: directory,
+            logger: logs.logger)
+        #expect(logs.contains("msg=\"outbox record damaged; skipped to the next intact record"))
+        #expect(logs.contains("offset=\(offsets[2]) skipped_bytes=\(offsets[3] - offsets[2]) resumed_at=\(offsets[3])"))
+        #expect(!logs.contains("cutting it off"))
+        #expect(dispatcher.queuedCount == 2)
+        try dispatcher.start()
+        defer { dispatcher.stop() }
+        #expect(uniqueEvents(receiver.waitFor(2)) == ["paused agent-0", "paused agent-2"])
+    }
+
+    @Test func aDamagedLastRecordIsCutAsATornTail() throws {
         let directory = makeDataDirectory()
         do {
             let dispatcher = try WebhookDispatcher(
@@ -443,7 +479,8 @@ import Testing
         let dispatcher = try WebhookDispatcher(
             configuration: fastConfiguration([genericTarget(try deadURL())]), dataDirectory: directory,
             logger: logs.logger)
-        #expect(logs.contains("records_kept=1"))
+        #expect(logs.contains("outbox tail is torn or corrupt; cutting it off"))
+        #expect(logs.contains("records_kept=2"))
         #expect(dispatcher.queuedCount == 1)
     }
 
@@ -452,12 +489,15 @@ import Testing
         let dispatcher = try WebhookDispatcher(
             configuration: fastConfiguration([genericTarget(try deadURL(), events: [.paused])]),
             dataDirectory: directory, logger: quietLogger)
+        let path = directory + "/webhooks/outbox.log"
+        let opened = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(recordOffsets([UInt8](opened)).count == 1, "a new outbox holds its mark alone")
         let source = try EventSource { dispatcher.handle($0) }
         try source.tracker.startCycle("agent-1", at: t0)
         try source.tracker.recordSpend("agent-1", 0.1, at: t0)
         source.tracker.endCycle("agent-1", at: t0.advanced(bySeconds: 1))
         #expect(dispatcher.queuedCount == 0)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/webhooks/outbox.log")).isEmpty)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == opened)
     }
 
     @Test func theOutboxIsCompactedAsItGrows() throws {
@@ -482,6 +522,18 @@ import Testing
 }
 
 /// `type agent_id` of each distinct event (by Idempotency-Key), in order of first arrival.
+/// Where each record of an outbox file starts ([UInt32 LE length][UInt32 LE CRC][payload]).
+func recordOffsets(_ bytes: [UInt8]) -> [Int] {
+    var offsets: [Int] = []
+    var offset = 0
+    while offset + 8 <= bytes.count {
+        offsets.append(offset)
+        let length = (0..<4).reduce(0) { $0 | Int(bytes[offset + $1]) << ($1 * 8) }
+        offset += 8 + length
+    }
+    return offsets
+}
+
 func uniqueEvents(_ received: [Received]) -> [String] {
     var seen: Set<String> = []
     var events: [String] = []

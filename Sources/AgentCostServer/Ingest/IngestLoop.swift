@@ -367,13 +367,17 @@ final class IngestLoop: @unchecked Sendable {
             let status = durability.wal.status(of: next.position)
             if status == .pending || (status == .durable && durability.isHeld(next.position.generation)) { break }
             pending.removeFirst()
-            if status == .durable {
+            if status == .durable, server.tracesEventOrigins {
+                ApplyingRecord.$current.withValue(ApplyingRecord(next.position.coordinate, replayed: false)) {
+                    apply(next.batch, receivedAt: next.receivedAt, for: next.connection)
+                }
+            } else if status == .durable {
                 apply(next.batch, receivedAt: next.receivedAt, for: next.connection)
             } else {
                 let reason = durability.wal.failure ?? "the write-ahead log could not be written"
                 retryLater(next.connection, sequence: next.batch.sequence, reason)
             }
-            durability.recordApplied(next.position)
+            durability.recordFinished(next.position, applied: status == .durable)
             if !touched.contains(where: { $0 === next.connection }) { touched.append(next.connection) }
         }
         for connection in touched where connections[connection.socket.descriptor] === connection {

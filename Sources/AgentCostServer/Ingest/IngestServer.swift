@@ -44,6 +44,8 @@ public final class IngestServer: Sendable {
     /// The write-ahead log batches go through before they are applied and acked; nil applies them at once (tests
     /// and benchmarks of the ingest path alone).
     let durability: Durability?
+    /// Whether applying a logged batch binds `ApplyingRecord.current` (when webhooks need events traced to records).
+    let tracesEventOrigins: Bool
     private let state = Mutex<Running?>(nil)
     let stopping = Atomic<Bool>(false)
     private let loops = Mutex<[IngestLoop]>([])
@@ -60,13 +62,15 @@ public final class IngestServer: Sendable {
         applier: BatchApplier,
         metrics: IngestMetrics,
         logger: Logger,
-        durability: Durability? = nil
+        durability: Durability? = nil,
+        tracesEventOrigins: Bool = false
     ) {
         self.configuration = configuration
         self.applier = applier
         self.metrics = metrics
         self.logger = logger
         self.durability = durability
+        self.tracesEventOrigins = tracesEventOrigins
     }
 
     /// Binds the listening socket and starts the loops.
