@@ -73,9 +73,10 @@ dashboards: build
 alertmanager: build
 	scripts/test-alertmanager.sh "$$($(SWIFT) build --show-bin-path)"
 
-# The deployment files: YAML syntax, compose mounts, promtool, amtool routing, systemd-analyze verify, Dockerfile.
+# The deployment files: YAML syntax, compose mounts, promtool, amtool routing, systemd-analyze verify, and the
+# Dockerfile against Package.swift and `ldd` of the executables built here.
 deploy-files: build
-	scripts/test-deploy.sh "$$($(SWIFT) build --show-bin-path)"
+	SWIFT=$(SWIFT) scripts/test-deploy.sh "$$($(SWIFT) build --show-bin-path)"
 
 # The C code generated from proto/ is checked in; `make proto` rewrites it, `make check-proto` fails if it is stale
 # (regenerated into a temporary directory and compared byte for byte).
