@@ -60,10 +60,12 @@ prometheus: build venv
 	scripts/test-prometheus.sh "$$($(SWIFT) build --show-bin-path)" $(VENV)/bin/python
 
 # The alert and recording rules: promtool lints them and runs their unit tests (every alert fires and stays silent).
+# The tests live outside rules/ so that a `rules/*.yml` glob loads rule files only.
 RULES_DIR := deploy/prometheus/rules
+RULES_TESTS_DIR := deploy/prometheus/tests
 rules: deps
-	promtool check rules $(RULES_DIR)/agentcost.yml
-	promtool test rules $(RULES_DIR)/agentcost_test.yml
+	promtool check rules $(RULES_DIR)/*.yml
+	promtool test rules $(RULES_TESTS_DIR)/*.yml
 
 # Every Grafana panel's PromQL against a real Prometheus (with the rules) that scraped a populated exporter.
 dashboards: build

@@ -145,7 +145,8 @@ dockerfile_runtime_has_every_linked_library() {
 
 check "every YAML file of deploy/ and Grafana/provisioning parses" yaml_parses
 check "compose runs exporter, Prometheus, Alertmanager and Grafana with mounts that exist" compose_runs_the_stack
-check "promtool accepts deploy/prometheus/prometheus.yml and its rules" promtool_accepts_the_prometheus_example
+check "promtool accepts deploy/prometheus/prometheus.yml and every rule file its rules/*.yml glob loads" \
+    promtool_accepts_the_prometheus_example
 check "amtool accepts the Alertmanager example and routes page and ticket alerts apart" amtool_routes_page_and_ticket
 check "the systemd unit is hardened and passes systemd-analyze verify" systemd_unit_is_hardened
 check "the Dockerfile builds in a Swift stage and runs in slim Debian as a non-root user" dockerfile_has_both_stages
