@@ -163,7 +163,7 @@ test: deps check-proto lint unit integration end-to-end prometheus rules dashboa
 	crash interop fuzz-smoke
 
 # Benchmarks print absolute figures and ratios against baselines measured in the same run, including Python
-# prometheus-client rendering the same series as /metrics.
+# prometheus-client rendering the same series as /metrics. A check that misses its target fails the target.
 bench: release venv
 	baseline=$$($(VENV)/bin/python Benchmarks/python/render_baseline.py --agents 100000) && \
 	$(RELEASE_BIN)/agentcost-bench all --python-render "$$baseline"
