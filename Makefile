@@ -60,10 +60,12 @@ prometheus: build venv
 	scripts/test-prometheus.sh "$$($(SWIFT) build --show-bin-path)" $(VENV)/bin/python
 
 # The alert and recording rules: promtool lints them and runs their unit tests (every alert fires and stays silent).
+# The tests live outside rules/ so that a `rules/*.yml` glob loads rule files only.
 RULES_DIR := deploy/prometheus/rules
+RULES_TESTS_DIR := deploy/prometheus/tests
 rules: deps
-	promtool check rules $(RULES_DIR)/agentcost.yml
-	promtool test rules $(RULES_DIR)/agentcost_test.yml
+	promtool check rules $(RULES_DIR)/*.yml
+	promtool test rules $(RULES_TESTS_DIR)/*.yml
 
 # Every Grafana panel's PromQL against a real Prometheus (with the rules) that scraped a populated exporter.
 dashboards: build
@@ -73,9 +75,10 @@ dashboards: build
 alertmanager: build
 	scripts/test-alertmanager.sh "$$($(SWIFT) build --show-bin-path)"
 
-# The deployment files: YAML syntax, compose mounts, promtool, amtool routing, systemd-analyze verify, Dockerfile.
+# The deployment files: YAML syntax, compose mounts, promtool, amtool routing, systemd-analyze verify, and the
+# Dockerfile against Package.swift and `ldd` of the executables built here.
 deploy-files: build
-	scripts/test-deploy.sh "$$($(SWIFT) build --show-bin-path)"
+	SWIFT=$(SWIFT) scripts/test-deploy.sh "$$($(SWIFT) build --show-bin-path)"
 
 # The C code generated from proto/ is checked in; `make proto` rewrites it, `make check-proto` fails if it is stale
 # (regenerated into a temporary directory and compared byte for byte).
@@ -163,7 +166,7 @@ test: deps check-proto lint unit integration end-to-end prometheus rules dashboa
 	crash interop fuzz-smoke
 
 # Benchmarks print absolute figures and ratios against baselines measured in the same run, including Python
-# prometheus-client rendering the same series as /metrics.
+# prometheus-client rendering the same series as /metrics. A check that misses its target fails the target.
 bench: release venv
 	baseline=$$($(VENV)/bin/python Benchmarks/python/render_baseline.py --agents 100000) && \
 	$(RELEASE_BIN)/agentcost-bench all --python-render "$$baseline"

@@ -122,7 +122,7 @@ let package = Package(
             name: "agentcost-bench",
             dependencies: [
                 "AgentCostCore", "AgentCostServer", "AgentCostWire", "AgentCostLog", "AgentCostSystem", "CBaseline",
-                "AgentCostExposition", "AgentCostStore",
+                "AgentCostExposition", "AgentCostStore", "AgentCostClient",
             ],
             path: "Benchmarks/agentcost-bench",
             swiftSettings: strictSwift6

@@ -5,7 +5,8 @@
 # events and a rejected frame, sent while Prometheus is scraping so that rates are not zero), then runs every panel's
 # PromQL through the Prometheus HTTP API (scripts/check_dashboards.py). A query that errors or returns nothing fails.
 # The exporter calls an orchestrator (scripts/webhook_receiver.py) that answers its first request 503, so the webhook
-# panels show a failure, a retry and a delivery.
+# panels show a failure, a retry and a delivery; it writes a snapshot every two logged batches, so the storage panels
+# show snapshots as well as write-ahead log writes.
 set -euo pipefail
 
 bin_dir=$(realpath "${1:?usage: $0 BIN_DIR}")
@@ -56,7 +57,8 @@ ingest_port=$(free_port)
 web_port=$(free_port)
 "$bin_dir/agentcost-exporter" --ingest.listen-address="127.0.0.1:$ingest_port" \
     --web.listen-address="127.0.0.1:$web_port" --data.dir="$work/data" \
-    --webhook.orchestrator-url="http://127.0.0.1:$receiver_port" >"$work/exporter.log" 2>&1 &
+    --webhook.orchestrator-url="http://127.0.0.1:$receiver_port" --storage.snapshot-records=2 \
+    >"$work/exporter.log" 2>&1 &
 pids+=($!)
 wait_for "the exporter" "grep -q 'msg=\"ingest listening\"' '$work/exporter.log'"
 replay() {
@@ -124,9 +126,16 @@ webhooks_are_scraped() {
             "[ \"\$(count 'agentcost_webhook_retries_total > 0 and on (target) agentcost_webhook_deliveries_total{result=\"delivered\"} > 0')\" = 1 ]"
 }
 
+# The batches went through the write-ahead log and snapshots were written: the storage panels have non-zero series.
+storage_is_scraped() {
+    wait_for "the storage counters in Prometheus" \
+        "[ \"\$(count 'agentcost_storage_wal_records_total > 0 and on (instance) agentcost_storage_snapshots_total{result=\"written\"} > 0 and on (instance) agentcost_storage_last_snapshot_duration_seconds > 0 and on (instance) agentcost_storage_writable == 1')\" = 1 ]"
+}
+
 check "a real Prometheus scrapes the exporter with the agentcost rules loaded" prometheus_scrapes_with_the_rules
 check "the scenario's activity reaches Prometheus and its rules" activity_is_scraped
 check "the pause webhook is retried after a 503 and delivered, and Prometheus sees it" webhooks_are_scraped
+check "batches are logged and snapshots written, and Prometheus sees it" storage_is_scraped
 
 panels_ok=0
 if python3 "$here/check_dashboards.py" "$prometheus_url" "$work/counts" "$root"/Grafana/dashboards/*.json; then

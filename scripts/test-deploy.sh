@@ -3,10 +3,14 @@
 # virtual environment when the system Python lacks it), the compose file runs the four services with mounts that
 # exist, promtool accepts the Prometheus example, amtool accepts the Alertmanager example and routes page and ticket
 # alerts to their receivers, the systemd unit has its hardening and passes `systemd-analyze verify` (when available),
-# and the Dockerfile has its two stages. Docker itself does not run here.
+# and the Dockerfile has its two stages. Docker itself does not run here, so scripts/check_dockerfile.py checks the
+# Dockerfile against what a build needs: a Swift image at least the manifest's tools version, a COPY of every path
+# Package.swift uses (and of nothing that does not exist), the manifest's -dev packages in the build stage, and in the
+# runtime stage the Debian package of every library `ldd` finds in the executables built here (via `dpkg -S`).
 set -euo pipefail
 
 bin_dir=$(realpath "${1:?usage: $0 BIN_DIR}")
+swift=${SWIFT:-swift}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 work=$(mktemp -d)
@@ -117,18 +121,42 @@ systemd_unit_is_hardened() {
 
 dockerfile_has_both_stages() {
     local dockerfile="$root/deploy/container/Dockerfile" needle
-    for needle in 'FROM swift:6' 'swift build -c release' 'FROM debian:bookworm-slim' 'libprotobuf-c1' 'zlib1g' \
-        'libmicrohttpd12' 'USER agentcost'; do
+    for needle in 'FROM swift:' 'swift build -c release --static-swift-stdlib' 'FROM debian:bookworm-slim' \
+        'USER agentcost'; do
         grep -qF -- "$needle" "$dockerfile" || { echo "--- the Dockerfile lacks $needle"; return 1; }
     done
 }
 
+dockerfile_toolchain_meets_the_manifest() {
+    python3 "$here/check_dockerfile.py" "$root" toolchain "$swift"
+}
+
+dockerfile_copies_every_path_the_manifest_uses() {
+    python3 "$here/check_dockerfile.py" "$root" copies "$swift"
+}
+
+dockerfile_installs_the_manifests_dev_packages() {
+    python3 "$here/check_dockerfile.py" "$root" build-packages "$swift"
+}
+
+dockerfile_runtime_has_every_linked_library() {
+    python3 "$here/check_dockerfile.py" "$root" runtime-packages "$bin_dir/agentcost-exporter" "$bin_dir/agentcostctl"
+}
+
 check "every YAML file of deploy/ and Grafana/provisioning parses" yaml_parses
 check "compose runs exporter, Prometheus, Alertmanager and Grafana with mounts that exist" compose_runs_the_stack
-check "promtool accepts deploy/prometheus/prometheus.yml and its rules" promtool_accepts_the_prometheus_example
+check "promtool accepts deploy/prometheus/prometheus.yml and every rule file its rules/*.yml glob loads" \
+    promtool_accepts_the_prometheus_example
 check "amtool accepts the Alertmanager example and routes page and ticket alerts apart" amtool_routes_page_and_ticket
 check "the systemd unit is hardened and passes systemd-analyze verify" systemd_unit_is_hardened
 check "the Dockerfile builds in a Swift stage and runs in slim Debian as a non-root user" dockerfile_has_both_stages
+check "the Dockerfile's Swift image is at least the manifest's tools version" dockerfile_toolchain_meets_the_manifest
+check "the Dockerfile copies every path Package.swift uses, and only paths that exist" \
+    dockerfile_copies_every_path_the_manifest_uses
+check "the Dockerfile's build stage installs the -dev packages of the manifest's system libraries" \
+    dockerfile_installs_the_manifests_dev_packages
+check "the Dockerfile's runtime stage installs the package of every library the executables link" \
+    dockerfile_runtime_has_every_linked_library
 
 echo "deploy: $passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -2,12 +2,16 @@
 # Real peers against the real exporter: promtool lints /metrics, Python prometheus-client parses both formats,
 # gzip is negotiated, and a real Prometheus server scrapes the exporter every second so that PromQL returns the
 # exact spend, budget and paused values of a replayed scenario (agent labels with quotes, backslashes, newlines
-# and non-ASCII included). Everything listens on 127.0.0.1 and is stopped at the end.
+# and non-ASCII included). docs/metrics.md is checked against the same exporter: every family on /metrics is
+# documented and every documented family is on /metrics (a webhook target is configured so that the webhook families
+# are there too), each has an example query, and every example query runs in that Prometheus
+# (scripts/check_metrics_doc.py). Everything listens on 127.0.0.1 and is stopped at the end.
 set -euo pipefail
 
 bin_dir=$(realpath "${1:?usage: $0 BIN_DIR PYTHON}")
 python=${2:?usage: $0 BIN_DIR PYTHON (with prometheus-client installed)}
 here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
 work=$(mktemp -d)
 pids=()
 stop_all() {
@@ -41,11 +45,18 @@ wait_for() {
     echo "--- gave up waiting for $what"; return 1
 }
 
+# The orchestrator the exporter calls on a pause.
+receiver_port=$(free_port)
+python3 "$here/webhook_receiver.py" "$receiver_port" "$work/received.jsonl" >"$work/receiver.log" 2>&1 &
+pids+=($!)
+wait_for "the webhook receiver" "grep -q listening '$work/receiver.log'"
+
 # The exporter, with a replayed fleet.
 ingest_port=$(free_port)
 web_port=$(free_port)
 "$bin_dir/agentcost-exporter" --ingest.listen-address="127.0.0.1:$ingest_port" \
-    --web.listen-address="127.0.0.1:$web_port" --data.dir="$work/data" >"$work/exporter.log" 2>&1 &
+    --web.listen-address="127.0.0.1:$web_port" --data.dir="$work/data" \
+    --webhook.orchestrator-url="http://127.0.0.1:$receiver_port" >"$work/exporter.log" 2>&1 &
 pids+=($!)
 wait_for "the exporter" "grep -q 'msg=\"ingest listening\"' '$work/exporter.log'"
 "$bin_dir/agentcostctl" replay "$here/fixtures/prometheus/fleet.jsonl" --address "127.0.0.1:$ingest_port" \
@@ -53,7 +64,10 @@ wait_for "the exporter" "grep -q 'msg=\"ingest listening\"' '$work/exporter.log'
 metrics="http://127.0.0.1:$web_port/metrics"
 
 promtool_finds_nothing() {
-    curl -sf "$metrics" >"$work/metrics.txt"
+    # Functions run by `check` are outside `set -e`: a failed or empty fetch must fail the check by itself.
+    curl -sf "$metrics" >"$work/metrics.txt" || { echo "--- GET $metrics failed"; return 1; }
+    grep -q '^# TYPE agentcost_agent_spend_usd_total counter$' "$work/metrics.txt" ||
+        { echo "--- GET $metrics returned no agent spend family ($(wc -c <"$work/metrics.txt") bytes)"; return 1; }
     local problems
     problems=$(promtool check metrics <"$work/metrics.txt" 2>&1) || { echo "$problems"; return 1; }
     [ -z "$problems" ] || { echo "$problems"; return 1; }
@@ -74,7 +88,12 @@ gzip_is_negotiated() {
         ! grep -qi '^content-encoding' "$work/plain.headers"
 }
 
+docs_match_the_families() {
+    "$python" "$here/check_metrics_doc.py" "$root/docs/metrics.md" "$work/metrics.txt"
+}
+
 check "promtool check metrics finds nothing on a populated exporter" promtool_finds_nothing
+check "docs/metrics.md documents exactly the families on /metrics, each with an example query" docs_match_the_families
 check "Python prometheus-client parses text 0.0.4 and OpenMetrics 1.0 with the exact values" python_parses_both_formats
 check "gzip is sent when Accept-Encoding allows it, and not when it refuses it" gzip_is_negotiated
 
@@ -140,7 +159,13 @@ prometheus_saw_no_scrape_errors() {
 check "a real Prometheus scrapes the exporter every second" prometheus_scrapes_the_exporter
 check "PromQL returns the exact spend, budget and paused values" promql_returns_exact_values
 check "PromQL matches agent labels with quotes, backslashes, newlines and non-ASCII" promql_matches_escaped_labels
+docs_examples_run() {
+    "$python" "$here/check_metrics_doc.py" "$root/docs/metrics.md" "$work/metrics.txt" \
+        "http://127.0.0.1:$prometheus_port"
+}
+
 check "Prometheus logged no scrape warnings for the exporter" prometheus_saw_no_scrape_errors
+check "every example query of docs/metrics.md runs in Prometheus" docs_examples_run
 
 echo "prometheus: $passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -29,7 +29,9 @@ func benchmarkRender(agents: Int, pythonBaseline: (series: Int, seconds: Double)
         "  Python prometheus-client, same families: \(pythonBaseline.series) series in "
             + "\(fixed(pythonBaseline.seconds * 1000, 0)) ms = \(fixed(pythonRate / 1e6, 3))M series/s"
     )
-    print("  ratio: \(fixed(ratio, 1))x faster  (target >= 20x)  check: \(ratio >= 20 ? "PASS" : "FAIL")")
+    print(
+        "  ratio: \(fixed(ratio, 1))x faster  (target >= 20x)  "
+            + "check: \(verdict("render: against Python prometheus-client", ratio >= 20))")
 }
 
 /// An exporter (not listening) whose tracker holds `agents` agents with a daily budget, a completed cycle and an

@@ -1,7 +1,8 @@
 // agentcost-bench: the numbers behind the issues' speed and memory targets, measured on this machine.
 //
 // Each measurement prints its absolute figures and its ratio to the target or to a baseline taken in the same run.
-// `agentcost-bench [all|memory|ingest|connections|render|storage] [--agents N] [--frames N] ...`
+// A measurement with a target prints `check: PASS` or `check: FAIL`; the tool exits 1 when any check failed.
+// `agentcost-bench [all|memory|ingest|scrape|connections|render|storage] [--agents N] [--frames N] ...`
 
 #if canImport(Glibc)
     import Glibc
@@ -11,11 +12,12 @@ var selected = "all"
 var agents = 1_000_000
 var framesPerConnection = 1500
 var renderAgents = 100_000
+var scrapeAgents = 100_000
 var pythonRender: (series: Int, seconds: Double)?
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
-    case "all", "memory", "ingest", "connections", "render", "storage":
+    case "all", "memory", "ingest", "scrape", "connections", "render", "storage":
         selected = argument
     case "--agents":
         guard let value = arguments.popFirst().flatMap({ Int($0) }), value > 0 else { usage() }
@@ -26,6 +28,9 @@ while let argument = arguments.popFirst() {
     case "--render-agents":
         guard let value = arguments.popFirst().flatMap({ Int($0) }), value > 0 else { usage() }
         renderAgents = value
+    case "--scrape-agents":
+        guard let value = arguments.popFirst().flatMap({ Int($0) }), value > 0 else { usage() }
+        scrapeAgents = value
     case "--python-render":
         // "<series> <seconds>" as printed by Benchmarks/python/render_baseline.py
         let fields = arguments.popFirst()?.split(separator: " ") ?? []
@@ -38,8 +43,9 @@ while let argument = arguments.popFirst() {
 
 func usage() -> Never {
     print(
-        "usage: agentcost-bench [all|memory|ingest|connections|render|storage] [--agents N] [--frames N-per-connection] "
-            + "[--render-agents N] [--python-render \"SERIES SECONDS\"]"
+        "usage: agentcost-bench [all|memory|ingest|scrape|connections|render|storage] [--agents N] "
+            + "[--frames N-per-connection] [--render-agents N] [--scrape-agents N] "
+            + "[--python-render \"SERIES SECONDS\"]"
     )
     exit(2)
 }
@@ -48,6 +54,9 @@ print("agentcost-bench on \(machineDescription())")
 do {
     if selected == "all" || selected == "ingest" {
         try benchmarkIngest(framesPerConnection: framesPerConnection)
+    }
+    if selected == "all" || selected == "scrape" {
+        try benchmarkScrapedIngest(fleet: scrapeAgents)
     }
     if selected == "all" || selected == "storage" {
         try benchmarkStorage(framesPerConnection: min(framesPerConnection, 300))
@@ -63,5 +72,11 @@ do {
     }
 } catch {
     print("benchmark failed: \(error)")
+    exit(1)
+}
+
+let failed = failedCheckNames()
+if !failed.isEmpty {
+    print("\(failed.count) check(s) failed: \(failed.joined(separator: "; "))")
     exit(1)
 }

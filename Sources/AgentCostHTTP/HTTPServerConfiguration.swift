@@ -3,8 +3,9 @@ public struct HTTPServerConfiguration: Sendable, Hashable {
     /// Worker threads, each with its own epoll set, sharing the listening socket. Handlers run on these threads, so
     /// a slow handler holds up the other connections of its thread only. 1 means one internal polling thread.
     public var threads: Int
-    /// The most connections open at once; past it new connections are accepted and closed at once. Shared out evenly
-    /// between the worker threads, so it must be at least `threads`.
+    /// The most connections open at once; past it libmicrohttpd stops accepting, so new connections wait in the
+    /// kernel's listen backlog (`listenBacklog`), unserved but not closed, until an open one closes. Shared out
+    /// evenly between the worker threads, so it must be at least `threads`.
     public var maxConnections: Int
     /// Seconds a connection may stay idle (no byte read or written) before it is closed: bounds slow clients and
     /// idle keep-alive connections.

@@ -279,7 +279,7 @@ import Testing
         #expect(text.contains("query.n=2\n"))
     }
 
-    @Test func connectionsPastTheLimitAreClosed() throws {
+    @Test func connectionsPastTheLimitWaitInTheBacklogUntilOneCloses() throws {
         let server = try startServer(HTTPServerConfiguration(threads: 1, maxConnections: 2), handler: route)
         defer { server.stop() }
         let first = try Socket.connect(to: loopback(server.port))

@@ -215,6 +215,46 @@ struct WebServiceTests {
         }
     }
 
+    @Test("query parameters outside their accepted values get 400 naming the parameter and the accepted values")
+    func badQueryParameters() throws {
+        let running = try RunningExporter()
+        try seedScenario(running)
+        _ = try running.api.setBudget("agent-123", dollars: "1")
+        let agent = "/api/v1/agents/agent-123"
+        for (method, target, message) in [
+            ("GET", "\(agent)/cycles?limit=abc", "limit=abc is not accepted: use a whole number of 1 or more"),
+            ("GET", "\(agent)/cycles?limit=0", "limit=0 is not accepted: use a whole number of 1 or more"),
+            ("GET", "\(agent)/cycles?limit=-2", "limit=-2 is not accepted"),
+            ("GET", "\(agent)/cycles?limit=2.5", "limit=2.5 is not accepted"),
+            ("GET", "\(agent)/cycles?limit=", "limit= is not accepted"),
+            ("POST", "\(agent)/resume?force=yes", "force=yes is not accepted: use force=true or force=false"),
+            ("POST", "\(agent)/resume?force=1", "force=1 is not accepted: use force=true or force=false"),
+            ("POST", "\(agent)/resume?force=", "force= is not accepted"),
+            ("GET", "/api/v1/agents?paused=yes", "paused=yes is not accepted: use paused=true or paused=false"),
+        ] {
+            let reply = try running.api.send(method, target)
+            #expect(reply.status == 400, "\(method) \(target)")
+            guard case .object(let error) = try reply.json(), case .string(let text)? = error["error"] else {
+                Issue.record("no JSON error for \(method) \(target)")
+                continue
+            }
+            #expect(text.contains(message), "\(method) \(target): \(text)")
+        }
+        #expect(running.exporter.tracker.isPaused("agent-123"), "a refused force=yes must not resume the agent")
+
+        // The accepted values still work: false is false, and a limit above the retained cycles is fine.
+        #expect(try running.api.send("POST", "\(agent)/resume?force=false").status == 409)
+        #expect(try running.api.send("GET", "/api/v1/agents?paused=false").text.contains("agent-123"))
+        guard case .object(let listing) = try running.api.send("GET", "\(agent)/cycles?limit=500").json(),
+            case .array(let cycles)? = listing["cycles"]
+        else {
+            Issue.record("cycles listing is not an array")
+            return
+        }
+        #expect(cycles.count == 3)
+        #expect(try running.api.send("POST", "\(agent)/resume?force=true").status == 200)
+    }
+
     @Test("goals: create, list, get, duplicate and missing parent")
     func goals() throws {
         let running = try RunningExporter()

@@ -88,7 +88,12 @@ final class WebService: Sendable {
     // MARK: Agents
 
     private func listAgents(_ request: HTTPRequest) -> HTTPResponse {
-        let pausedOnly = request.query["paused"] == "true"
+        let pausedOnly: Bool
+        do {
+            pausedOnly = try booleanParameter("paused", in: request, default: false)
+        } catch {
+            return .error(status: 400, error.message)
+        }
         var json = JSONWriter()
         json.beginObject()
         json.key("agents")
@@ -106,11 +111,14 @@ final class WebService: Sendable {
         let tracker = exporter.tracker
         if let agentID = rest.dropSuffix("/cycles") {
             return only(["GET"], request) {
-                guard tracker.agentSummary(agentID) != nil else { return unknownAgent(agentID) }
-                let limit = request.query["limit"].flatMap { Int($0) } ?? tracker.configuration.retainedCycles
-                guard limit > 0 else {
-                    return .error(status: 400, "limit=\(request.query["limit"] ?? "") must be a whole number above 0")
+                let limit: Int
+                do throws(QueryParameterError) {
+                    limit = try positiveIntegerParameter(
+                        "limit", in: request, default: tracker.configuration.retainedCycles)
+                } catch {
+                    return .error(status: 400, error.message)
                 }
+                guard tracker.agentSummary(agentID) != nil else { return unknownAgent(agentID) }
                 var json = JSONWriter()
                 json.beginObject()
                 json.key("cycles")
@@ -176,7 +184,12 @@ final class WebService: Sendable {
     }
 
     private func resume(_ agentID: String, _ request: HTTPRequest) -> HTTPResponse {
-        var force = request.query["force"] == "true"
+        var force: Bool
+        do {
+            force = try booleanParameter("force", in: request, default: false)
+        } catch {
+            return .error(status: 400, error.message)
+        }
         if !request.body.isEmpty {
             do {
                 let body = try RequestBody(request.body, allowed: ["force"])
@@ -190,6 +203,37 @@ final class WebService: Sendable {
         }
         logger.info("agent resumed", ["agent": agentID, "force": force, "peer": request.peer])
         return agentResponse(agentID)
+    }
+
+    // MARK: Query parameters
+
+    /// A query parameter that must be a whole number of 1 or more, or `fallback` when the request leaves it out.
+    private func positiveIntegerParameter(
+        _ name: String, in request: HTTPRequest, default fallback: Int
+    ) throws(QueryParameterError) -> Int {
+        guard let text = request.query[name] else { return fallback }
+        guard let value = Int(text), value > 0 else {
+            throw QueryParameterError(
+                "query parameter \(name)=\(text) is not accepted: use a whole number of 1 or more (leave it out for "
+                    + "\(fallback))")
+        }
+        return value
+    }
+
+    /// A query parameter that must be `true` or `false`, or `fallback` when the request leaves it out. Anything else
+    /// (`yes`, `1`, an empty value) is refused rather than read as false.
+    private func booleanParameter(
+        _ name: String, in request: HTTPRequest, default fallback: Bool
+    ) throws(QueryParameterError) -> Bool {
+        switch request.query[name] {
+        case nil: return fallback
+        case "true": return true
+        case "false": return false
+        case let text?:
+            throw QueryParameterError(
+                "query parameter \(name)=\(text) is not accepted: use \(name)=true or \(name)=false (leave it out for "
+                    + "\(fallback))")
+        }
     }
 
     // MARK: Goals
@@ -310,5 +354,14 @@ extension String {
     func dropSuffix(_ suffix: String) -> String? {
         guard hasSuffix(suffix), count > suffix.count else { return nil }
         return String(dropLast(suffix.count))
+    }
+}
+
+/// A query parameter whose value the operator API does not accept; the message names it and the accepted values.
+struct QueryParameterError: Error, Sendable {
+    let message: String
+
+    init(_ message: String) {
+        self.message = message
     }
 }
