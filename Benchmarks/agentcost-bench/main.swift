@@ -12,7 +12,8 @@ var selected = "all"
 var agents = 1_000_000
 var framesPerConnection = 1500
 var renderAgents = 100_000
-var scrapeAgents = 100_000
+var scrapeAgents = 10_000
+var scrapeStressAgents = 100_000
 var pythonRender: (series: Int, seconds: Double)?
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
@@ -31,6 +32,9 @@ while let argument = arguments.popFirst() {
     case "--scrape-agents":
         guard let value = arguments.popFirst().flatMap({ Int($0) }), value > 0 else { usage() }
         scrapeAgents = value
+    case "--scrape-stress-agents":
+        guard let value = arguments.popFirst().flatMap({ Int($0) }), value >= 0 else { usage() }
+        scrapeStressAgents = value
     case "--python-render":
         // "<series> <seconds>" as printed by Benchmarks/python/render_baseline.py
         let fields = arguments.popFirst()?.split(separator: " ") ?? []
@@ -44,7 +48,7 @@ while let argument = arguments.popFirst() {
 func usage() -> Never {
     print(
         "usage: agentcost-bench [all|memory|ingest|scrape|connections|render|storage] [--agents N] "
-            + "[--frames N-per-connection] [--render-agents N] [--scrape-agents N] "
+            + "[--frames N-per-connection] [--render-agents N] [--scrape-agents N] [--scrape-stress-agents N (0: skip)] "
             + "[--python-render \"SERIES SECONDS\"]"
     )
     exit(2)
@@ -57,6 +61,9 @@ do {
     }
     if selected == "all" || selected == "scrape" {
         try benchmarkScrapedIngest(fleet: scrapeAgents)
+        if scrapeStressAgents > 0 {
+            try benchmarkScrapedIngest(fleet: scrapeStressAgents, pairs: 1, checked: false)
+        }
     }
     if selected == "all" || selected == "storage" {
         try benchmarkStorage(framesPerConnection: min(framesPerConnection, 300))
