@@ -88,7 +88,8 @@ struct IngestServerTests {
         #expect(
             warnings.first?.contains(
                 "producer=p sequence=1 rejected=6 "
-                    + "reasons=negative_cost,invalid_cost,empty_agent_id,agent_id_too_long,no_open_cycle,unknown_period "
+                    + "reasons=negative_cost,invalid_cost,empty_agent_id,agent_id_too_long,no_open_cycle,"
+                    + "unknown_period "
                     + "suppressed=0") == true,
             "\(warnings)")
     }
