@@ -24,7 +24,8 @@ final class ScriptedServer: Sendable {
         /// Answers RETRY_LATER without applying.
         case retryLater
         /// Answers REJECTED with sequence 0 and the message "`reason`: …", as the real server answers a
-        /// well-delimited batch it cannot read (`invalid_protobuf`, `corrupt_zlib`, `inflated_too_large`); keeps the connection.
+        /// well-delimited batch it cannot read (`invalid_protobuf`, `corrupt_zlib`, `inflated_too_large`); keeps
+        /// the connection.
         case reject(reason: String)
         /// The same, then closes the connection, as the real server does when a frame's header is bad
         /// (`frame_too_large`): frames sent after it on the connection go unanswered.
